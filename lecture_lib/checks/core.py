@@ -1,0 +1,109 @@
+"""The machinery behind every exercise check.
+
+A check runs the student's function on fixed and random cases, compares with a
+reference, and either prints one line of praise or raises :class:`CheckFailed`
+whose message says what was expected, what came back, and a hint. Inside Jupyter
+the failure is shown as that message alone, without a traceback (see
+:func:`install_notebook_handler`); the cell still counts as failed, so graders and
+``nbval`` see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class CheckFailed(Exception):
+    """An exercise answer that does not match the reference (message is for the student)."""
+
+
+def _format(value: Any) -> str:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return repr(value)
+    with np.printoptions(precision=6, suppress=False, threshold=12, edgeitems=3):
+        return np.array2string(array) if array.ndim else f"{float(array):.6g}"
+
+
+def failure(task: str, case: str, expected: Any, got: Any, hint: str) -> CheckFailed:
+    """Build the friendly failure message."""
+    return CheckFailed(
+        f"\u2718 {task}: not yet right.\n"
+        f"  case:     {case}\n"
+        f"  expected: {expected if isinstance(expected, str) else _format(expected)}\n"
+        f"  got:      {got if isinstance(got, str) else _format(got)}\n"
+        f"  hint:     {hint}"
+    )
+
+
+def call_student(task: str, function: Callable, args: Sequence, case: str, expected, hint: str):
+    """Call the student's function; turn a stub or a crash into a friendly failure."""
+    if not callable(function):
+        raise failure(task, case, expected, f"{function!r}, which is not a function", hint)
+    try:
+        return function(*args)
+    except NotImplementedError:
+        raise failure(
+            task,
+            case,
+            expected,
+            "NotImplementedError (the stub is still there: replace `raise NotImplementedError` "
+            "with your code)",
+            hint,
+        ) from None
+    except Exception as error:  # noqa: BLE001 - any student error becomes a message
+        raise failure(task, case, expected, f"an error: {type(error).__name__}: {error}", hint) from None
+
+
+def check_cases(
+    task: str,
+    function: Callable,
+    reference: Callable,
+    cases: Sequence[tuple[str, Sequence]],
+    hint: str,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+) -> bool:
+    """Compare ``function(*args)`` with ``reference(*args)`` on every ``(description, args)``."""
+    for case, args in cases:
+        expected = np.asarray(reference(*args), np.float64)
+        got = call_student(task, function, args, case, expected, hint)
+        try:
+            got_array = np.asarray(got, np.float64)
+        except (TypeError, ValueError):
+            raise failure(task, case, expected, f"{got!r}, which is not a number or array", hint) from None
+        if got_array.shape != expected.shape:
+            raise failure(
+                task, case, expected, f"an array of shape {got_array.shape} (expected shape "
+                f"{expected.shape}): {_format(got_array)}", hint,
+            )
+        if not np.allclose(got_array, expected, rtol=rtol, atol=atol):
+            raise failure(task, case, expected, got_array, hint)
+    return passed(task, len(cases))
+
+
+def passed(task: str, num_cases: int) -> bool:
+    print(f"\u2714 {task}: all {num_cases} cases pass. Well done!")
+    return True
+
+
+def _show_check_failure(shell, etype, value, tb, tb_offset=None):
+    return [str(value)]
+
+
+def install_notebook_handler() -> bool:
+    """In IPython, show ``CheckFailed`` as its message alone (no traceback noise)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    if shell is None:
+        return False
+    shell.set_custom_exc((CheckFailed,), _show_check_failure)
+    return True

@@ -1,0 +1,176 @@
+"""Run an optimizer on a problem, compiled end to end with ``jax.lax.scan``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from lecture_lib import validation
+from lecture_lib.data import minibatch_indices
+from lecture_lib.optim.base import GradientTransformation, apply_updates
+from lecture_lib.problems import Problem
+
+
+@dataclasses.dataclass(frozen=True)
+class Trajectory:
+    """What happened during a run, recorded at the iterates theta_0, theta_1, ...
+
+    Attributes:
+      loss: full-batch h(theta_k) for k = 0..steps, or up to the divergence.
+      grad_norm: full-batch ||grad h(theta_k)|| at the same iterates.
+      iterates: the iterates, shape (len(loss), 2), for problems of dimension 2; else None.
+      final_params: the last finite iterate.
+      diverged: True when an iterate, its loss or its gradient became NaN or inf.
+      diverged_at: the first step k whose iterate was non-finite (recording stops there).
+      steps: the number of steps asked for.
+    """
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    iterates: np.ndarray | None
+    final_params: object
+    diverged: bool
+    diverged_at: int | None
+    steps: int
+
+    def gap(self, optimal_loss: float) -> np.ndarray:
+        """h(theta_k) - h*."""
+        return self.loss - optimal_loss
+
+    def __repr__(self) -> str:
+        status = f"diverged at step {self.diverged_at}" if self.diverged else "finite"
+        return (
+            f"Trajectory(steps={self.steps}, recorded={len(self.loss)}, {status}, "
+            f"final loss={self.loss[-1]:.6g})"
+            if len(self.loss)
+            else f"Trajectory(steps={self.steps}, {status} at the start)"
+        )
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]))
+
+
+def global_norm(tree) -> jax.Array:
+    """sqrt(sum of squares) over every leaf of a pytree."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))
+
+
+def run(
+    optimizer: GradientTransformation,
+    problem: Problem,
+    steps: int,
+    key: jax.Array,
+    batch_size: int | None = None,
+    params=None,
+) -> Trajectory:
+    """Take ``steps`` optimizer steps on ``problem``; record loss and gradient norm.
+
+    Args:
+      optimizer: a ``GradientTransformation`` (ours or optax's).
+      problem: the objective.
+      steps: number of update steps, >= 1.
+      key: PRNG key; split into the initialisation key and the minibatch key.
+      batch_size: ``None`` for full-batch gradients; otherwise minibatches of this
+        size drawn epoch by epoch without replacement (data problems only).
+      params: start here instead of ``problem.init(key)``.
+
+    Loss and gradient norm are always measured on the full training batch, so runs
+    with different batch sizes are compared on the same objective. When an iterate
+    turns NaN or inf, the run freezes, and the trajectory stops at the last finite
+    iterate with ``diverged=True``.
+    """
+    if not isinstance(optimizer, GradientTransformation) and not (
+        hasattr(optimizer, "init") and hasattr(optimizer, "update")
+    ):
+        raise ValueError(f"optimizer must be a GradientTransformation, got {optimizer!r}")
+    if not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
+    steps = validation.positive_int("steps", steps)
+    init_key, batch_key = jax.random.split(key)
+    start = problem.init(init_key) if params is None else params
+    flat_start, _ = ravel_pytree(start)
+    record_iterates = flat_start.size == 2
+
+    if batch_size is None:
+        batch_xs = jnp.zeros((steps, 0), jnp.int32)
+    else:
+        if problem.data is None:
+            raise ValueError(f"batch_size needs a data problem; {problem.name!r} has no data")
+        batch_xs = minibatch_indices(batch_key, problem.num_examples, batch_size, steps)
+
+    value_and_grad = jax.value_and_grad(problem.loss)
+    full_batch = problem.data
+
+    def measure(theta):
+        loss, grads = value_and_grad(theta, full_batch)
+        grad_norm = global_norm(grads)
+        finite = _all_finite(theta) & jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        return loss, grads, grad_norm, finite
+
+    def body(carry, batch_index):
+        theta, state, last_finite, alive = carry
+        loss, grads, grad_norm, finite = measure(theta)
+        alive = alive & finite
+        if batch_size is not None:
+            x, y = full_batch
+            grads = jax.grad(problem.loss)(theta, (x[batch_index], y[batch_index]))
+        updates, new_state = optimizer.update(grads, state, theta)
+        new_theta = apply_updates(theta, updates)
+        keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
+            lambda a, b: jnp.where(alive, a, b), new, old
+        )
+        last_finite = keep(theta, last_finite)
+        record = (loss, grad_norm, ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0), alive)
+        return (keep(new_theta, theta), keep(new_state, state), last_finite, alive), record
+
+    @jax.jit
+    def scan(theta0, state0, xs):
+        carry = (theta0, state0, theta0, jnp.array(True))
+        (theta, _, last_finite, alive), records = jax.lax.scan(body, carry, xs)
+        loss, _, grad_norm, finite = measure(theta)
+        alive_end = alive & finite
+        last_finite = jax.tree_util.tree_map(
+            lambda a, b: jnp.where(alive_end, a, b), theta, last_finite
+        )
+        final = (loss, grad_norm, ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0), alive_end)
+        records = jax.tree_util.tree_map(
+            lambda r, f: jnp.concatenate([r, f[None]]), records, final
+        )
+        return last_finite, records
+
+    last_finite, (loss, grad_norm, iterates, alive) = scan(start, optimizer.init(start), batch_xs)
+    alive = np.asarray(alive)
+    recorded = int(alive.sum())
+    diverged = recorded < steps + 1
+    return Trajectory(
+        loss=np.asarray(loss)[:recorded],
+        grad_norm=np.asarray(grad_norm)[:recorded],
+        iterates=np.asarray(iterates)[:recorded] if record_iterates else None,
+        final_params=last_finite,
+        diverged=diverged,
+        diverged_at=recorded if diverged else None,
+        steps=steps,
+    )
+
+
+def compare(
+    optimizers: Mapping[str, GradientTransformation],
+    problem: Problem,
+    steps: int,
+    key: jax.Array,
+    batch_size: int | None = None,
+    params=None,
+) -> dict[str, Trajectory]:
+    """Run several optimizers from the same start on the same minibatches."""
+    if not optimizers:
+        raise ValueError("optimizers must name at least one optimizer, got an empty mapping")
+    return {
+        name: run(optimizer, problem, steps, key, batch_size=batch_size, params=params)
+        for name, optimizer in optimizers.items()
+    }

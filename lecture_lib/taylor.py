@@ -1,0 +1,64 @@
+"""Taylor models: the local pictures every optimizer in the course is built on.
+
+    first order:   h(x0 + d) ~ h(x0) + grad h(x0)^T d
+    second order:  h(x0 + d) ~ h(x0) + grad h(x0)^T d + 1/2 d^T H(x0) d
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+
+def taylor_model(f: Callable, x0, order: int) -> Callable:
+    """The Taylor model of ``f`` around ``x0`` as a function of the point ``x``.
+
+    Args:
+      f: a scalar function of a scalar or of a vector.
+      x0: the expansion point (scalar or 1-D array).
+      order: 1 (linear model) or 2 (quadratic model).
+
+    The Hessian is never formed: the second-order term uses a Hessian-vector
+    product (forward-over-reverse), so the model is cheap for any dimension.
+    """
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    if not callable(f):
+        raise ValueError(f"f must be a callable scalar function, got {f!r}")
+    x0 = jnp.asarray(x0, jnp.result_type(float))
+    if x0.ndim > 1:
+        raise ValueError(f"x0 must be a scalar or a 1-D array, got shape {x0.shape}")
+    value, gradient = jax.value_and_grad(f)(x0)
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"f must return a scalar, got shape {jnp.shape(value)}")
+
+    def model(x):
+        step = jnp.asarray(x, x0.dtype) - x0
+        linear = value + jnp.vdot(gradient, step)
+        if order == 1:
+            return linear
+        _, curvature = jax.jvp(jax.grad(f), (x0,), (step,))
+        return linear + 0.5 * jnp.vdot(step, curvature)
+
+    return model
+
+
+def model_error(f: Callable, x0, direction, step_sizes, order: int) -> jax.Array:
+    """|f(x0 + t d) - model(x0 + t d)| for each step size t along a direction d.
+
+    Taylor's theorem says this shrinks like t^(order+1) as t -> 0.
+    """
+    model = taylor_model(f, x0, order)
+    x0 = jnp.asarray(x0, jnp.result_type(float))
+    direction = jnp.asarray(direction, x0.dtype)
+    points = x0 + jnp.asarray(step_sizes, x0.dtype).reshape((-1,) + (1,) * x0.ndim) * direction
+    return jnp.abs(jax.vmap(f)(points) - jax.vmap(model)(points))
+
+
+def steepest_descent_step(f: Callable, x0, radius) -> jax.Array:
+    """argmin of the linear model over the ball ||d|| <= radius: d = -radius g / ||g||."""
+    x0 = jnp.asarray(x0, jnp.result_type(float))
+    gradient = jax.grad(f)(x0)
+    return -radius * gradient / jnp.linalg.norm(gradient)
