@@ -129,7 +129,7 @@ def quadratic(
     for index, value in enumerate(eigenvalues):
         validation.positive(f"eigenvalues[{index}]", value)
     dim = eigenvalues.size
-    angle = validation._as_float("angle", angle)
+    angle = validation.real("angle", angle)
     rotation = _rotation_matrix(dim, angle, rotation_key)
     matrix = rotation @ np.diag(eigenvalues) @ rotation.T
     matrix = (matrix + matrix.T) / 2
@@ -161,7 +161,7 @@ def quadratic(
 
 def rosenbrock(a: float = 1.0, b: float = 100.0, start: Sequence[float] = (-1.2, 1.0)) -> Problem:
     """h(x, y) = (a - x)^2 + b (y - x^2)^2: a curved, narrow valley; minimum at (a, a^2)."""
-    a = validation._as_float("a", a)
+    a = validation.real("a", a)
     b = validation.positive("b", b)
     theta_start = np.asarray(start, np.float64)
     if theta_start.shape != (2,):

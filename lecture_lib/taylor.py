@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from lecture_lib import validation
 
 
 def taylor_model(f: Callable, x0, order: int) -> Callable:
@@ -62,3 +65,53 @@ def steepest_descent_step(f: Callable, x0, radius) -> jax.Array:
     x0 = jnp.asarray(x0, jnp.result_type(float))
     gradient = jax.grad(f)(x0)
     return -radius * gradient / jnp.linalg.norm(gradient)
+
+
+def smoothness_model(f: Callable, x0, smoothness, *, bound: str = "upper") -> Callable:
+    r"""The Lipschitz-smoothness model of ``f`` around ``x0`` as a function of the point ``x``.
+
+    If the gradient of ``f`` is ``L``-Lipschitz, then with ``d = x - x0`` and ``g = grad f(x0)``
+
+    .. math::  f(x_0) + g^\top d - \tfrac{L}{2}\|d\|^2 \;\le\; f(x_0 + d)
+               \;\le\; f(x_0) + g^\top d + \tfrac{L}{2}\|d\|^2,
+
+    so the linear model is off by at most ``L/2 ||d||^2``. ``bound="upper"`` gives the
+    right-hand side, whose minimiser ``d = -g/L`` is gradient descent with step ``1/L``;
+    ``bound="lower"`` gives the left-hand side.
+    """
+    smoothness = validation.positive("smoothness", smoothness)
+    if bound not in ("upper", "lower"):
+        raise ValueError(f"bound must be 'upper' or 'lower', got {bound!r}")
+    linear = taylor_model(f, x0, 1)
+    x0 = jnp.asarray(x0, jnp.result_type(float))
+    sign = 1.0 if bound == "upper" else -1.0
+
+    def model(x):
+        step = jnp.asarray(x, x0.dtype) - x0
+        return linear(x) + sign * 0.5 * smoothness * jnp.vdot(step, step)
+
+    return model
+
+
+def loglog_slope(step_sizes, errors) -> float:
+    """Least-squares slope of log(errors) against log(step_sizes): the p in error ~ C t^p.
+
+    Use it on :func:`model_error` to measure the order of a Taylor model's error.
+    """
+    step_sizes = np.asarray(step_sizes, np.float64)
+    errors = np.asarray(errors, np.float64)
+    if step_sizes.ndim != 1 or step_sizes.size < 2:
+        raise ValueError(
+            f"step_sizes must be a 1-D array of >= 2 values, got shape {step_sizes.shape}"
+        )
+    if errors.shape != step_sizes.shape:
+        raise ValueError(
+            f"errors must have the shape of step_sizes {step_sizes.shape}, got {errors.shape}"
+        )
+    for name, values in (("step_sizes", step_sizes), ("errors", errors)):
+        if not np.all(np.isfinite(values) & (values > 0)):
+            raise ValueError(f"{name} must all be in (0, inf) to take logarithms, got {values}")
+    if np.ptp(step_sizes) == 0:
+        raise ValueError("step_sizes must not all be equal: a slope needs different step sizes")
+    slope, _ = np.polyfit(np.log(step_sizes), np.log(errors), 1)
+    return float(slope)

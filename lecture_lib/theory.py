@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 
 from lecture_lib import validation
 
@@ -84,3 +89,78 @@ def stochastic_rate(
     """
     noise_variance = validation.nonnegative("noise_variance", noise_variance)
     return lipschitz_rate(num_steps, smoothness, initial_loss) + noise_variance
+
+
+def stochastic_rate_with_step(
+    num_steps: int,
+    learning_rate: float,
+    smoothness: float,
+    initial_loss: float,
+    noise_variance: float,
+) -> float:
+    r"""SGD with a constant step alpha <= 1/L and gradient noise E||g~ - g||^2 <= sigma^2:
+
+    .. math::  E\left[\frac{1}{K}\sum_{k<K} \|g_k\|^2\right]
+               \le \frac{2\, h(w_0)}{\alpha K} + \alpha L \sigma^2
+
+    The same telescoping argument as :func:`stochastic_rate` (which is the case
+    alpha = 1/L): a smaller step takes longer to forget h(w_0), but shrinks the
+    noise ball in proportion to alpha.
+    """
+    num_steps = validation.positive_int("num_steps", num_steps)
+    smoothness = validation.positive("smoothness", smoothness)
+    learning_rate = validation.positive("learning_rate", learning_rate)
+    if learning_rate > 1.0 / smoothness:
+        raise ValueError(
+            f"learning_rate must be in (0, 1/smoothness={1.0 / smoothness:g}], got {learning_rate}"
+        )
+    initial_loss = validation.nonnegative("initial_loss", initial_loss)
+    noise_variance = validation.nonnegative("noise_variance", noise_variance)
+    return 2.0 * initial_loss / (learning_rate * num_steps) + (
+        learning_rate * smoothness * noise_variance
+    )
+
+
+def minibatch_gradient_variance(
+    problem, params, batch_size: int, key, num_batches: int = 512
+) -> float:
+    r"""Monte Carlo estimate of sigma^2 = E||g~ - g||^2 at ``params``.
+
+    g is the full-batch gradient of ``problem`` and g~ the gradient on a minibatch of
+    ``batch_size`` examples drawn uniformly without replacement; the expectation is
+    averaged over ``num_batches`` independent minibatches drawn from ``key``. This is
+    the noise level sigma^2 of :func:`stochastic_rate` at one point.
+    """
+    if getattr(problem, "data", None) is None:
+        name = getattr(problem, "name", problem)
+        raise ValueError(f"problem must be a data problem with training data, got {name!r}")
+    num_examples = int(problem.data[0].shape[0])
+    batch_size = validation.positive_int("batch_size", batch_size)
+    if batch_size > num_examples:
+        raise ValueError(f"batch_size must be in [1, {num_examples}], got {batch_size}")
+    num_batches = validation.positive_int("num_batches", num_batches)
+    estimate = _gradient_variance_estimator(problem, batch_size, num_batches)
+    return float(estimate(params, key))
+
+
+@functools.lru_cache(maxsize=16)
+def _gradient_variance_estimator(problem, batch_size: int, num_batches: int):
+    """One compiled estimator per (problem, batch size, number of batches)."""
+    x, y = problem.data
+    num_examples = int(x.shape[0])
+
+    def flat_grad(params, batch):
+        return ravel_pytree(jax.grad(problem.loss)(params, batch))[0]
+
+    @jax.jit
+    def estimate(params, key):
+        full = flat_grad(params, problem.data)
+        keys = jax.random.split(key, num_batches)
+        indices = jax.vmap(lambda k: jax.random.permutation(k, num_examples)[:batch_size])(keys)
+
+        def squared_deviation(index):
+            return jnp.sum((flat_grad(params, (x[index], y[index])) - full) ** 2)
+
+        return jnp.mean(jax.lax.map(squared_deviation, indices, batch_size=128))
+
+    return estimate

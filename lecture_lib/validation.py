@@ -9,24 +9,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Integral
 
 
-def _as_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must be a real number, got NaN")
-    return value
+def _as_float(name: str, value, valid: str = "the real numbers") -> float:
+    """``value`` as a float, or a ValueError naming ``name`` and its ``valid`` range."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number in {valid}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in {valid}, got {value!r}") from None
+    if math.isnan(number):
+        raise ValueError(f"{name} must be in {valid}, got NaN")
+    return number
+
+
+def real(name: str, value) -> float:
+    """Any finite real number."""
+    number = _as_float(name, value, "(-inf, inf)")
+    if math.isinf(number):
+        raise ValueError(f"{name} must be in (-inf, inf), got {value!r}")
+    return number
 
 
 def positive(name: str, value) -> float:
     """Check ``0 < value < inf``."""
-    number = _as_float(name, value)
+    number = _as_float(name, value, "(0, inf)")
     if not (0.0 < number < math.inf):
         raise ValueError(f"{name} must be in (0, inf), got {value!r}")
     return number
@@ -34,7 +43,7 @@ def positive(name: str, value) -> float:
 
 def nonnegative(name: str, value) -> float:
     """Check ``0 <= value < inf``."""
-    number = _as_float(name, value)
+    number = _as_float(name, value, "[0, inf)")
     if not (0.0 <= number < math.inf):
         raise ValueError(f"{name} must be in [0, inf), got {value!r}")
     return number
@@ -42,17 +51,17 @@ def nonnegative(name: str, value) -> float:
 
 def in_interval(name: str, value, low: float, high: float, *, closed_high: bool = False) -> float:
     """Check ``low <= value < high`` (or ``<= high`` when ``closed_high``)."""
-    number = _as_float(name, value)
+    bracket = "]" if closed_high else ")"
+    number = _as_float(name, value, f"[{low}, {high}{bracket}")
     upper_ok = number <= high if closed_high else number < high
     if not (low <= number and upper_ok):
-        bracket = "]" if closed_high else ")"
         raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
     return number
 
 
 def at_least(name: str, value, low: float) -> float:
     """Check ``low <= value < inf``."""
-    number = _as_float(name, value)
+    number = _as_float(name, value, f"[{low}, inf)")
     if not (low <= number < math.inf):
         raise ValueError(f"{name} must be in [{low}, inf), got {value!r}")
     return number
@@ -76,7 +85,7 @@ def learning_rate(value, name: str = "learning_rate") -> float | Callable:
 
 def probability_fraction(name: str, value) -> float:
     """Check ``0 < value < 1`` (a proper fraction, e.g. a test split)."""
-    number = _as_float(name, value)
+    number = _as_float(name, value, "(0, 1)")
     if not (0.0 < number < 1.0):
         raise ValueError(f"{name} must be in (0, 1), got {value!r}")
     return number

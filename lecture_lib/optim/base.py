@@ -42,7 +42,7 @@ def chain(*transformations: GradientTransformation) -> GradientTransformation:
     if not transformations:
         raise ValueError("chain needs at least one transformation, got none")
     for index, transformation in enumerate(transformations):
-        if not isinstance(transformation, GradientTransformation):
+        if not (hasattr(transformation, "init") and hasattr(transformation, "update")):
             raise ValueError(
                 f"transformations[{index}] must be a GradientTransformation, got {transformation!r}"
             )

@@ -1,0 +1,107 @@
+"""run: iterates against the closed form of GD on a quadratic; divergence; minibatches."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lecture_lib import Problem, compare, problems, run
+from lecture_lib.data import minibatch_indices
+from lecture_lib.optim import gd
+
+KEY = jax.random.PRNGKey(0)
+
+
+@pytest.mark.usefixtures("x64")
+def test_gd_iterates_follow_the_closed_form():
+    problem = problems.quadratic([0.3, 2.0], angle=0.4, optimum=[1.0, -1.0])
+    alpha, steps = 0.7, 25
+    trajectory = run(gd(alpha), problem, steps, KEY)
+    a_matrix = np.asarray(problem.hessian(None))
+    theta0 = np.asarray(problem.init(KEY)) - np.asarray(problem.optimum)
+    expected = [
+        np.linalg.matrix_power(np.eye(2) - alpha * a_matrix, k) @ theta0 + np.asarray(problem.optimum)
+        for k in range(steps + 1)
+    ]
+    np.testing.assert_allclose(trajectory.iterates, np.array(expected), rtol=1e-12, atol=1e-12)
+    losses = [0.5 * (e - problem.optimum) @ a_matrix @ (e - problem.optimum) for e in expected]
+    np.testing.assert_allclose(trajectory.loss, losses, rtol=1e-10, atol=1e-14)
+    grads = [np.linalg.norm(a_matrix @ (e - np.asarray(problem.optimum))) for e in expected]
+    np.testing.assert_allclose(trajectory.grad_norm, grads, rtol=1e-10, atol=1e-14)
+    assert not trajectory.diverged and trajectory.diverged_at is None
+
+
+def test_divergence_stops_recording_at_the_first_nonfinite_iterate():
+    # A loss that is NaN beyond theta_1 > 3.5: GD with alpha=3 on theta^2/2 from 1
+    # visits 1, -2, 4, so step 2 is the first non-finite one.
+    def loss(params, batch=None):
+        value = 0.5 * params @ params
+        return jnp.where(params[0] > 3.5, jnp.nan, value)
+
+    problem = Problem(name="trap", loss=loss, init=lambda key: jnp.array([1.0, 0.0]))
+    trajectory = run(gd(3.0), problem, 10, KEY)
+    assert trajectory.diverged and trajectory.diverged_at == 2
+    np.testing.assert_allclose(trajectory.iterates, [[1.0, 0.0], [-2.0, 0.0]])
+    np.testing.assert_allclose(trajectory.loss, [0.5, 2.0])
+    np.testing.assert_allclose(trajectory.final_params, [-2.0, 0.0])
+    assert "diverged at step 2" in repr(trajectory)
+
+
+def test_overflow_beyond_two_over_l_is_flagged():
+    problem = problems.quadratic([1.0, 10.0])
+    trajectory = run(gd(0.25), problem, 2000, KEY)
+    assert trajectory.diverged
+    assert np.all(np.isfinite(trajectory.loss))
+    assert np.all(np.diff(trajectory.loss[5:]) > 0)
+    assert run(gd(0.19), problem, 2000, KEY).diverged is False
+
+
+def test_full_size_minibatches_reproduce_full_batch_gd():
+    problem = problems.logistic_regression()
+    m = problem.num_examples
+    full = run(gd(0.3), problem, 20, KEY)
+    batched = run(gd(0.3), problem, 20, KEY, batch_size=m)
+    np.testing.assert_allclose(batched.loss, full.loss, rtol=1e-5)
+
+
+def test_minibatch_gradients_average_to_the_full_gradient():
+    problem = problems.linear_regression()
+    params = problem.init(KEY)
+    x, y = problem.data
+    m = problem.num_examples
+    batch_size = next(b for b in range(m // 4, 0, -1) if m % b == 0)
+    indices = minibatch_indices(jax.random.PRNGKey(2), m, batch_size, m // batch_size)
+    grad = jax.grad(problem.loss)
+    batch_grads = jax.vmap(lambda i: grad(params, (x[i], y[i]))["w"])(indices)
+    assert batch_grads.shape[0] == m // batch_size
+    np.testing.assert_allclose(
+        jnp.mean(batch_grads, axis=0), grad(params, problem.data)["w"], rtol=1e-4, atol=1e-5
+    )
+
+
+def test_sgd_is_reproducible_from_the_key_and_differs_across_keys():
+    problem = problems.softmax_regression()
+    a = run(gd(0.1), problem, 30, KEY, batch_size=16)
+    b = run(gd(0.1), problem, 30, KEY, batch_size=16)
+    c = run(gd(0.1), problem, 30, jax.random.PRNGKey(1), batch_size=16)
+    np.testing.assert_array_equal(a.loss, b.loss)
+    assert not np.allclose(a.loss, c.loss)
+    assert a.iterates is None
+
+
+def test_compare_runs_every_optimizer_from_the_same_start():
+    problem = problems.rosenbrock()
+    results = compare({"small": gd(1e-4), "large": gd(1e-3)}, problem, 50, KEY)
+    assert set(results) == {"small", "large"}
+    np.testing.assert_array_equal(results["small"].iterates[0], results["large"].iterates[0])
+    assert results["large"].loss[-1] < results["small"].loss[-1]
+
+
+def test_run_accepts_optax_and_a_given_start():
+    import optax
+
+    problem = problems.quadratic([1.0, 4.0])
+    start = jnp.array([2.0, 2.0])
+    trajectory = run(optax.sgd(0.1), problem, 5, KEY, params=start)
+    np.testing.assert_allclose(trajectory.iterates[0], start)
+    np.testing.assert_allclose(trajectory.iterates[1], start - 0.1 * np.array([2.0, 8.0]), rtol=1e-6)
