@@ -46,10 +46,14 @@ def contour(
     levels: int = 30,
     log_levels: bool = True,
     resolution: int = 200,
+    equal_aspect: bool = True,
     ax=None,
     title: str | None = None,
 ):
     """Contours of a 2-D problem's loss with optimizer paths on top.
+
+    With ``equal_aspect`` one unit is as long on both axes, so a narrow valley
+    looks as narrow as it is.
 
     The view defaults to a box around the recorded iterates and the optimum.
     Levels are spaced logarithmically above h* (or the grid's minimum), which shows
@@ -98,6 +102,8 @@ def contour(
         ax.plot(optimum[0], optimum[1], "*", color="red", markersize=14, label="minimum")
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
+    if equal_aspect:
+        ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(r"$\theta_1$")
     ax.set_ylabel(r"$\theta_2$")
     ax.set_title(title or problem.name)
