@@ -33,7 +33,9 @@ def _as_mapping(trajectories) -> Mapping[str, Trajectory]:
     if isinstance(trajectories, Trajectory):
         return {"trajectory": trajectories}
     if not isinstance(trajectories, Mapping) or not trajectories:
-        raise ValueError("trajectories must be a Trajectory or a non-empty {name: Trajectory} mapping")
+        raise ValueError(
+            "trajectories must be a Trajectory or a non-empty {name: Trajectory} mapping"
+        )
     return trajectories
 
 
@@ -94,7 +96,9 @@ def contour(
 
     for name, trajectory in trajectories.items():
         path = trajectory.iterates
-        (line,) = ax.plot(path[:, 0], path[:, 1], ".-", markersize=3, lw=1.2, label=_label(name, trajectory))
+        (line,) = ax.plot(
+            path[:, 0], path[:, 1], ".-", markersize=3, lw=1.2, label=_label(name, trajectory)
+        )
         if trajectory.diverged and len(path):
             ax.plot(path[-1, 0], path[-1, 1], "x", color=line.get_color(), markersize=12, mew=2)
     if problem.optimum is not None:
@@ -165,7 +169,9 @@ def taylor_plot(
     for order in orders:
         model = taylor_model(f, x0, order)
         ax.plot(xs, jax.vmap(model)(xs), "--", label=names.get(order, f"order {order}"))
-    ax.plot([x0], [f(jnp.asarray(x0, jnp.result_type(float)))], "o", color="red", label=r"$\theta_0$")
+    ax.plot(
+        [x0], [f(jnp.asarray(x0, jnp.result_type(float)))], "o", color="red", label=r"$\theta_0$"
+    )
     ax.set_xlabel(r"$\theta$")
     ax.set_ylabel(r"$h(\theta)$")
     ax.set_title(title or f"Taylor models around $\\theta_0 = {x0:g}$")

@@ -125,7 +125,9 @@ def quadratic(
         eigenvalues = np.geomspace(1.0 / kappa, 1.0, dim) if dim > 1 else np.ones(1)
     eigenvalues = np.asarray(eigenvalues, np.float64)
     if eigenvalues.ndim != 1 or eigenvalues.size == 0:
-        raise ValueError(f"eigenvalues must be a non-empty 1-D sequence, got shape {eigenvalues.shape}")
+        raise ValueError(
+            f"eigenvalues must be a non-empty 1-D sequence, got shape {eigenvalues.shape}"
+        )
     for index, value in enumerate(eigenvalues):
         validation.positive(f"eigenvalues[{index}]", value)
     dim = eigenvalues.size
@@ -137,7 +139,9 @@ def quadratic(
     theta_start = theta_star + rotation @ np.ones(dim) if start is None else np.asarray(start)
     for name, vector in (("optimum", theta_star), ("start", theta_start)):
         if vector.shape != (dim,):
-            raise ValueError(f"{name} must have shape ({dim},) to match the eigenvalues, got {vector.shape}")
+            raise ValueError(
+                f"{name} must have shape ({dim},) to match the eigenvalues, got {vector.shape}"
+            )
     a_matrix = jnp.asarray(matrix)
     theta_star_j = jnp.asarray(theta_star)
 
@@ -207,17 +211,61 @@ def saddle(start: Sequence[float] = (1.5, 1e-3)) -> Problem:
     )
 
 
+def noisy_quadratic(
+    dim: int = 100,
+    num_examples: int = 4096,
+    key: jax.Array | None = None,
+    start_scale: float = 1.0,
+) -> Problem:
+    r"""The noisy quadratic model of Zhang et al. (2019), as a finite data set.
+
+    Curvatures h_i = 1/i (i = 1..dim). Example j is a point xi_j with
+    xi_ij ~ N(0, 1/h_i), and its loss is 1/2 sum_i h_i (theta_i - xi_ij)^2. So the
+    full-batch loss is a quadratic with Hessian H = diag(h), and a minibatch of size
+    B gives a gradient with noise covariance H/B: the model's C = H.
+
+    The exact minimiser is the sample mean of the xi_j, so h* is known.
+
+    Args:
+      dim: number of coordinates >= 1. num_examples: data set size >= 2.
+      key: PRNG key of the data (default ``PRNGKey(0)``).
+      start_scale: ``init`` starts at start_scale * (1, ..., 1).
+    """
+    dim = validation.positive_int("dim", dim)
+    num_examples = validation.positive_int("num_examples", num_examples, minimum=2)
+    start_scale = validation.real("start_scale", start_scale)
+    key = jax.random.PRNGKey(0) if key is None else key
+    curvatures = 1.0 / np.arange(1, dim + 1)
+    noise = np.asarray(jax.random.normal(key, (num_examples, dim)), np.float64)
+    points = noise / np.sqrt(curvatures)
+    mean = points.mean(axis=0)
+    optimal_loss = 0.5 * np.mean(np.sum(curvatures * (points - mean) ** 2, axis=1))
+    h = jnp.asarray(curvatures)
+
+    def loss(params, batch):
+        xi, _ = batch
+        return 0.5 * jnp.mean(jnp.sum(h * (params - xi) ** 2, axis=1))
+
+    return Problem(
+        name=f"noisy quadratic (dim={dim})",
+        loss=loss,
+        init=lambda key: jnp.full((dim,), start_scale, jnp.result_type(float)),
+        data=(jnp.asarray(points), jnp.zeros(num_examples)),
+        optimum=jnp.asarray(mean),
+        optimal_loss=float(optimal_loss),
+        hessian=lambda params: jnp.diag(h),
+        smoothness=float(curvatures.max()),
+        strong_convexity=float(curvatures.min()),
+    )
+
+
 # --------------------------------------------------------------------------- data
 
 
 def _weight_penalty(params) -> jax.Array:
     """1/2 ||W||^2 over every leaf called "w" (biases are not penalised)."""
     leaves = jax.tree_util.tree_leaves_with_path(params)
-    squares = [
-        jnp.sum(leaf**2)
-        for path, leaf in leaves
-        if getattr(path[-1], "key", None) == "w"
-    ]
+    squares = [jnp.sum(leaf**2) for path, leaf in leaves if getattr(path[-1], "key", None) == "w"]
     return 0.5 * sum(squares) if squares else jnp.zeros([])
 
 
@@ -250,7 +298,7 @@ def _supervised(
 
 
 def squared_error(outputs, y):
-    """1/2 mean (z - y)^2: the negative log-likelihood of a unit-variance Gaussian, up to a constant."""
+    """1/2 mean (z - y)^2: the unit-variance Gaussian negative log-likelihood, up to a constant."""
     return 0.5 * jnp.mean((outputs - y) ** 2)
 
 
@@ -278,11 +326,18 @@ def linear_regression(l2: float = 1e-2, dataset: data_lib.Dataset | None = None)
     y_test = dataset.y_test.astype(jnp.float32)
 
     # Closed forms in float64 on the host, in ravel_pytree order (b before w).
-    design = np.concatenate([np.ones((x_train.shape[0], 1)), np.asarray(x_train, np.float64)], axis=1)
+    design = np.concatenate(
+        [np.ones((x_train.shape[0], 1)), np.asarray(x_train, np.float64)], axis=1
+    )
     ridge = np.diag(np.r_[0.0, np.full(x_train.shape[1], l2)])
     hessian_matrix = design.T @ design / design.shape[0] + ridge
-    solution = np.linalg.solve(hessian_matrix, design.T @ np.asarray(y_train, np.float64) / design.shape[0])
-    optimum = {"b": jnp.asarray(solution[0], jnp.float32), "w": jnp.asarray(solution[1:], jnp.float32)}
+    solution = np.linalg.solve(
+        hessian_matrix, design.T @ np.asarray(y_train, np.float64) / design.shape[0]
+    )
+    optimum = {
+        "b": jnp.asarray(solution[0], jnp.float32),
+        "w": jnp.asarray(solution[1:], jnp.float32),
+    }
     residual = design @ solution - np.asarray(y_train, np.float64)
     optimal_loss = 0.5 * np.mean(residual**2) + 0.5 * l2 * np.sum(solution[1:] ** 2)
     eigenvalues = np.linalg.eigvalsh(hessian_matrix)
@@ -413,7 +468,9 @@ def mlp(
 def accuracy(problem: Problem, params, split: str = "test") -> float:
     """Share of correctly classified examples of a classification problem."""
     if problem.predict is None:
-        raise ValueError(f"problem must be a data problem with a predict function, got {problem.name!r}")
+        raise ValueError(
+            f"problem must be a data problem with a predict function, got {problem.name!r}"
+        )
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     x, y = problem.data if split == "train" else problem.test_data

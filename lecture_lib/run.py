@@ -12,6 +12,7 @@ from jax.flatten_util import ravel_pytree
 
 from lecture_lib import validation
 from lecture_lib.data import minibatch_indices
+from lecture_lib.optim.averaging import PolyakState
 from lecture_lib.optim.base import GradientTransformation, apply_updates
 from lecture_lib.problems import Problem
 
@@ -28,6 +29,8 @@ class Trajectory:
       diverged: True when an iterate, its loss or its gradient became NaN or inf.
       diverged_at: the first step k whose iterate was non-finite (recording stops there).
       steps: the number of steps asked for.
+      average_loss: for an optimizer wrapped in ``polyak_average``, the full-batch
+        loss of the averaged iterate theta-bar_k at every step; else None.
     """
 
     loss: np.ndarray
@@ -37,6 +40,7 @@ class Trajectory:
     diverged: bool
     diverged_at: int | None
     steps: int
+    average_loss: np.ndarray | None = None
 
     def gap(self, optimal_loss: float) -> np.ndarray:
         """h(theta_k) - h*."""
@@ -53,7 +57,9 @@ class Trajectory:
 
 
 def _all_finite(tree) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]))
+    return jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)])
+    )
 
 
 def global_norm(tree) -> jax.Array:
@@ -96,6 +102,8 @@ def run(
     start = problem.init(init_key) if params is None else params
     flat_start, _ = ravel_pytree(start)
     record_iterates = flat_start.size == 2
+    state_start = optimizer.init(start)
+    averaging = isinstance(state_start, PolyakState)
 
     if batch_size is None:
         batch_xs = jnp.zeros((steps, 0), jnp.int32)
@@ -113,9 +121,13 @@ def run(
         finite = _all_finite(theta) & jnp.isfinite(loss) & jnp.isfinite(grad_norm)
         return loss, grads, grad_norm, finite
 
+    def average_loss(state):
+        return problem.loss(state.average, full_batch) if averaging else jnp.zeros([])
+
     def body(carry, batch_index):
         theta, state, last_finite, alive = carry
         loss, grads, grad_norm, finite = measure(theta)
+        averaged = average_loss(state)
         alive = alive & finite
         if batch_size is not None:
             x, y = full_batch
@@ -126,25 +138,25 @@ def run(
             lambda a, b: jnp.where(alive, a, b), new, old
         )
         last_finite = keep(theta, last_finite)
-        record = (loss, grad_norm, ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0), alive)
+        iterate = ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0)
+        record = (loss, grad_norm, iterate, averaged, alive)
         return (keep(new_theta, theta), keep(new_state, state), last_finite, alive), record
 
     @jax.jit
     def scan(theta0, state0, xs):
         carry = (theta0, state0, theta0, jnp.array(True))
-        (theta, _, last_finite, alive), records = jax.lax.scan(body, carry, xs)
+        (theta, state, last_finite, alive), records = jax.lax.scan(body, carry, xs)
         loss, _, grad_norm, finite = measure(theta)
         alive_end = alive & finite
         last_finite = jax.tree_util.tree_map(
             lambda a, b: jnp.where(alive_end, a, b), theta, last_finite
         )
-        final = (loss, grad_norm, ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0), alive_end)
-        records = jax.tree_util.tree_map(
-            lambda r, f: jnp.concatenate([r, f[None]]), records, final
-        )
+        iterate = ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0)
+        final = (loss, grad_norm, iterate, average_loss(state), alive_end)
+        records = jax.tree_util.tree_map(lambda r, f: jnp.concatenate([r, f[None]]), records, final)
         return last_finite, records
 
-    last_finite, (loss, grad_norm, iterates, alive) = scan(start, optimizer.init(start), batch_xs)
+    last_finite, (loss, grad_norm, iterates, averaged, alive) = scan(start, state_start, batch_xs)
     alive = np.asarray(alive)
     recorded = int(alive.sum())
     diverged = recorded < steps + 1
@@ -156,6 +168,7 @@ def run(
         diverged=diverged,
         diverged_at=recorded if diverged else None,
         steps=steps,
+        average_loss=np.asarray(averaged)[:recorded] if averaging else None,
     )
 
 

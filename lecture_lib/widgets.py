@@ -3,14 +3,30 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import matplotlib.pyplot as plt
 
-from lecture_lib import validation
-from lecture_lib.optim import gd
+from lecture_lib import problems, validation
+from lecture_lib.optim import adam, gd, momentum, nesterov, rmsprop
 from lecture_lib.plots import contour, loss_curves
 from lecture_lib.problems import Problem
 from lecture_lib.run import Trajectory, run
+
+# The 2-D problems and the optimizers the explorers offer; beta is each one's decay.
+PROBLEMS_2D = {
+    "narrow valley": lambda: problems.quadratic(condition_number=25.0, angle=0.5),
+    "Rosenbrock": problems.rosenbrock,
+    "saddle": problems.saddle,
+}
+OPTIMIZERS = {
+    "gradient descent": lambda learning_rate, beta: gd(learning_rate),
+    "heavy ball": lambda learning_rate, beta: momentum(learning_rate, beta=beta),
+    "Nesterov": lambda learning_rate, beta: nesterov(learning_rate, beta=beta),
+    "RMSprop": lambda learning_rate, beta: rmsprop(learning_rate, decay=beta),
+    "Adam": lambda learning_rate, beta: adam(learning_rate, b1=beta),
+}
 
 
 def learning_rate_run(problem: Problem, learning_rate: float, steps: int = 50) -> Trajectory:
@@ -61,3 +77,72 @@ def learning_rate_explorer(
         plt.show()
 
     return ipywidgets.interactive(draw, learning_rate=slider)
+
+
+def _choice(name: str, value: str, options) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
+    return value
+
+
+def optimizer_run(
+    problem_name: str, optimizer_name: str, learning_rate: float, beta: float, steps: int = 100
+) -> Trajectory:
+    """One of :data:`OPTIMIZERS` on one of :data:`PROBLEMS_2D` from the problem's start."""
+    problem = PROBLEMS_2D[_choice("problem_name", problem_name, PROBLEMS_2D)]()
+    optimizer = OPTIMIZERS[_choice("optimizer_name", optimizer_name, OPTIMIZERS)](
+        learning_rate, beta
+    )
+    return run(optimizer, problem, steps, jax.random.PRNGKey(0))
+
+
+def optimizer_figure(
+    problem_name: str, optimizer_name: str, learning_rate: float, beta: float, steps: int = 100
+):
+    """Contour with the optimizer's path next to its loss curve; returns (figure, trajectory)."""
+    trajectory = optimizer_run(problem_name, optimizer_name, learning_rate, beta, steps)
+    problem = PROBLEMS_2D[problem_name]()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    name = f"{optimizer_name}, alpha={learning_rate:.3g}, beta={beta:.2f}"
+    contour(problem, {name: trajectory}, ax=left)
+    loss_curves(
+        {name: trajectory}, optimal_loss=problem.optimal_loss, ax=right, title="gap to the minimum"
+    )
+    figure.tight_layout()
+    return figure, trajectory
+
+
+def optimizer_explorer(steps: int = 100):
+    """Pick a 2-D problem and an optimizer; slide the learning rate (log) and beta."""
+    import ipywidgets
+
+    steps = validation.positive_int("steps", steps)
+    learning_rate = ipywidgets.FloatLogSlider(
+        value=0.05,
+        base=10,
+        min=-4,
+        max=math.log10(3.0),
+        step=0.02,
+        description="learning rate",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
+    beta = ipywidgets.FloatSlider(
+        value=0.9, min=0.0, max=0.99, step=0.01, description="beta", continuous_update=False
+    )
+    problem_name = ipywidgets.Dropdown(options=list(PROBLEMS_2D), description="problem")
+    optimizer_name = ipywidgets.Dropdown(
+        options=list(OPTIMIZERS), value="heavy ball", description="optimizer"
+    )
+
+    def draw(problem_name, optimizer_name, learning_rate, beta):
+        optimizer_figure(problem_name, optimizer_name, learning_rate, beta, steps)
+        plt.show()
+
+    return ipywidgets.interactive(
+        draw,
+        problem_name=problem_name,
+        optimizer_name=optimizer_name,
+        learning_rate=learning_rate,
+        beta=beta,
+    )

@@ -31,7 +31,9 @@ def test_there_are_notebooks():
 def test_committed_without_outputs(path):
     for index, cell in enumerate(cells(path)):
         if cell["cell_type"] == "code":
-            assert not cell.get("outputs"), f"cell {index} of {path.name} has outputs: run nbstripout"
+            assert not cell.get("outputs"), (
+                f"cell {index} of {path.name} has outputs: run nbstripout"
+            )
             assert cell.get("execution_count") is None, f"cell {index} of {path.name} has a count"
 
 
@@ -40,8 +42,12 @@ def test_lecture_opens_with_goals_and_cpu_time_and_closes_with_the_exercise(path
     notebook_cells = cells(path)
     opening = source(notebook_cells[0])
     assert notebook_cells[0]["cell_type"] == "markdown"
-    assert re.search(r"learning goals", opening, re.IGNORECASE), "no learning goals in the first cell"
-    assert re.search(r"CPU time:? about [\d.]+ s", opening), "no measured CPU time in the first cell"
+    assert re.search(r"learning goals", opening, re.IGNORECASE), (
+        "no learning goals in the first cell"
+    )
+    assert re.search(r"CPU time:? about [\d.]+ s", opening), (
+        "no measured CPU time in the first cell"
+    )
     assert re.search(r"seed|lecture", opening, re.IGNORECASE)
     closing = " ".join(source(c) for c in notebook_cells[-3:] if c["cell_type"] == "markdown")
     assert re.search(r"summary", closing, re.IGNORECASE)

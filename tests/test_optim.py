@@ -29,7 +29,9 @@ def follow(optimizer, params, gradients):
 
 def assert_same_iterates(ours, theirs):
     for a, b in zip(ours, theirs, strict=True):
-        for leaf_a, leaf_b in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        for leaf_a, leaf_b in zip(
+            jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True
+        ):
             np.testing.assert_allclose(leaf_a, leaf_b, rtol=1e-13, atol=1e-13)
 
 

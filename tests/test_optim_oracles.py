@@ -67,7 +67,10 @@ PAIRS = {
         optim.adadelta(rho=0.7, eps=1e-3, learning_rate=0.5),
         optax.adadelta(0.5, rho=0.7, eps=1e-3),
     ),
-    "adam": (optim.adam(0.02, b1=0.8, b2=0.95, eps=1e-4), optax.adam(0.02, b1=0.8, b2=0.95, eps=1e-4)),
+    "adam": (
+        optim.adam(0.02, b1=0.8, b2=0.95, eps=1e-4),
+        optax.adam(0.02, b1=0.8, b2=0.95, eps=1e-4),
+    ),
     "adamw": (
         optim.adamw(0.02, b1=0.85, b2=0.9, eps=1e-5, weight_decay=0.1),
         optax.adamw(0.02, b1=0.85, b2=0.9, eps=1e-5, weight_decay=0.1),

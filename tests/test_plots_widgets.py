@@ -78,3 +78,21 @@ def test_learning_rate_explorer_builds_and_validates():
         widgets.learning_rate_explorer(problem, min_rate=1.0, max_rate=0.5)
     with pytest.raises(ValueError, match="learning_rate"):
         widgets.learning_rate_run(problem, -1.0)
+
+
+def test_optimizer_figure_is_the_run_it_shows():
+    from lecture_lib.optim import momentum
+
+    figure, trajectory = widgets.optimizer_figure("narrow valley", "heavy ball", 0.5, 0.8, steps=30)
+    expected = run(momentum(0.5, beta=0.8), widgets.PROBLEMS_2D["narrow valley"](), 30, KEY)
+    np.testing.assert_allclose(trajectory.loss, expected.loss)
+    assert all(labelled(ax) for ax in figure.axes)
+    for problem_name in widgets.PROBLEMS_2D:
+        for optimizer_name in widgets.OPTIMIZERS:
+            result = widgets.optimizer_run(problem_name, optimizer_name, 1e-3, 0.5, steps=5)
+            assert len(result.loss) == 6
+    with pytest.raises(ValueError, match="optimizer_name must be one of"):
+        widgets.optimizer_run("saddle", "lbfgs", 0.1, 0.5)
+    with pytest.raises(ValueError, match="beta"):
+        widgets.optimizer_run("saddle", "heavy ball", 0.1, 1.5)
+    assert widgets.optimizer_explorer(steps=5).children[1].description == "optimizer"

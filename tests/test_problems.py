@@ -64,7 +64,9 @@ def test_linear_regression_closed_forms_match_autodiff():
     assert problem.strong_convexity == pytest.approx(eigenvalues.min(), rel=1e-2)
     grad_at_optimum, _ = ravel_pytree(jax.grad(problem.loss)(problem.optimum, problem.data))
     assert float(jnp.linalg.norm(grad_at_optimum)) < 1e-4
-    assert float(problem.full_loss(problem.optimum)) == pytest.approx(problem.optimal_loss, rel=1e-5)
+    assert float(problem.full_loss(problem.optimum)) == pytest.approx(
+        problem.optimal_loss, rel=1e-5
+    )
     assert float(problem.full_loss(params)) > problem.optimal_loss
 
 
@@ -113,7 +115,29 @@ def test_softmax_cross_entropy_against_closed_form():
     labels = jnp.array([1, 2])
     first = -np.log(np.exp(2.0) / (np.exp(1.0) + np.exp(2.0) + np.exp(0.5)))
     expected = (first + np.log(3.0)) / 2
-    assert float(problems.softmax_cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-6)
-    assert float(problems.binary_cross_entropy(jnp.array([0.0]), jnp.array([1.0]))) == pytest.approx(
-        np.log(2.0), rel=1e-6
+    assert float(problems.softmax_cross_entropy(logits, labels)) == pytest.approx(
+        expected, rel=1e-6
     )
+    assert float(
+        problems.binary_cross_entropy(jnp.array([0.0]), jnp.array([1.0]))
+    ) == pytest.approx(np.log(2.0), rel=1e-6)
+
+
+@pytest.mark.usefixtures("x64")
+def test_noisy_quadratic_noise_covariance_is_curvature_over_batch_size():
+    problem = problems.noisy_quadratic(dim=6, num_examples=20000, key=jax.random.PRNGKey(3))
+    theta = problem.init(KEY)
+    x, y = problem.data
+    grad = jax.grad(problem.loss)
+    full = grad(theta, problem.data)
+    np.testing.assert_allclose(
+        jax.hessian(problem.loss)(theta, problem.data), problem.hessian(theta)
+    )
+    np.testing.assert_allclose(grad(problem.optimum, problem.data), 0.0, atol=1e-10)
+    assert float(problem.full_loss(problem.optimum)) == pytest.approx(problem.optimal_loss)
+    per_example = jax.vmap(lambda xi: grad(theta, (xi[None], y[:1])))(x)
+    covariance = np.cov(np.asarray(per_example - full).T)
+    curvature = np.diag(np.asarray(problem.hessian(theta)))
+    np.testing.assert_allclose(np.diag(covariance), curvature, rtol=0.05)
+    off_diagonal = covariance - np.diag(np.diag(covariance))
+    assert np.abs(off_diagonal).max() < 0.05

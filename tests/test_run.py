@@ -20,7 +20,8 @@ def test_gd_iterates_follow_the_closed_form():
     a_matrix = np.asarray(problem.hessian(None))
     theta0 = np.asarray(problem.init(KEY)) - np.asarray(problem.optimum)
     expected = [
-        np.linalg.matrix_power(np.eye(2) - alpha * a_matrix, k) @ theta0 + np.asarray(problem.optimum)
+        np.linalg.matrix_power(np.eye(2) - alpha * a_matrix, k) @ theta0
+        + np.asarray(problem.optimum)
         for k in range(steps + 1)
     ]
     np.testing.assert_allclose(trajectory.iterates, np.array(expected), rtol=1e-12, atol=1e-12)
@@ -104,4 +105,19 @@ def test_run_accepts_optax_and_a_given_start():
     start = jnp.array([2.0, 2.0])
     trajectory = run(optax.sgd(0.1), problem, 5, KEY, params=start)
     np.testing.assert_allclose(trajectory.iterates[0], start)
-    np.testing.assert_allclose(trajectory.iterates[1], start - 0.1 * np.array([2.0, 8.0]), rtol=1e-6)
+    np.testing.assert_allclose(
+        trajectory.iterates[1], start - 0.1 * np.array([2.0, 8.0]), rtol=1e-6
+    )
+
+
+@pytest.mark.usefixtures("x64")
+def test_average_loss_is_the_loss_of_the_mean_iterate():
+    from lecture_lib.optim import polyak_average
+
+    problem = problems.quadratic([1.0, 5.0])
+    trajectory = run(polyak_average(gd(0.3)), problem, 30, KEY)
+    means = np.cumsum(trajectory.iterates, axis=0) / np.arange(1, 32)[:, None]
+    a_matrix = np.diag([1.0, 5.0])
+    expected = 0.5 * np.einsum("ki,ij,kj->k", means, a_matrix, means)
+    np.testing.assert_allclose(trajectory.average_loss, expected, rtol=1e-10)
+    assert run(gd(0.3), problem, 5, KEY).average_loss is None

@@ -56,7 +56,9 @@ def call_student(task: str, function: Callable, args: Sequence, case: str, expec
             hint,
         ) from None
     except Exception as error:  # noqa: BLE001 - any student error becomes a message
-        raise failure(task, case, expected, f"an error: {type(error).__name__}: {error}", hint) from None
+        raise failure(
+            task, case, expected, f"an error: {type(error).__name__}: {error}", hint
+        ) from None
 
 
 def check_cases(
@@ -76,11 +78,17 @@ def check_cases(
         try:
             got_array = np.asarray(got, np.float64)
         except (TypeError, ValueError):
-            raise failure(task, case, expected, f"{got!r}, which is not a number or array", hint) from None
+            raise failure(
+                task, case, expected, f"{got!r}, which is not a number or array", hint
+            ) from None
         if got_array.shape != expected.shape:
             raise failure(
-                task, case, expected, f"an array of shape {got_array.shape} (expected shape "
-                f"{expected.shape}): {_format(got_array)}", hint,
+                task,
+                case,
+                expected,
+                f"an array of shape {got_array.shape} (expected shape "
+                f"{expected.shape}): {_format(got_array)}",
+                hint,
             )
         if not np.allclose(got_array, expected, rtol=rtol, atol=atol):
             raise failure(task, case, expected, got_array, hint)

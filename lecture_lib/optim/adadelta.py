@@ -42,7 +42,9 @@ def adadelta(rho: float = 0.9, eps: float = 1e-6, learning_rate=1.0) -> Gradient
 
     def init(params):
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return AdadeltaState(count=jnp.zeros([], jnp.int32), mean_square_grad=zeros, mean_square_step=zeros)
+        return AdadeltaState(
+            count=jnp.zeros([], jnp.int32), mean_square_grad=zeros, mean_square_step=zeros
+        )
 
     def update(grads, state, params=None):
         del params
@@ -61,7 +63,9 @@ def adadelta(rho: float = 0.9, eps: float = 1e-6, learning_rate=1.0) -> Gradient
         )
         updates = jax.tree_util.tree_map(lambda d: alpha * d, deltas)
         new_state = AdadeltaState(
-            count=state.count + 1, mean_square_grad=mean_square_grad, mean_square_step=mean_square_step
+            count=state.count + 1,
+            mean_square_grad=mean_square_grad,
+            mean_square_step=mean_square_step,
         )
         return updates, new_state
 

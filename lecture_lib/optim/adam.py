@@ -43,7 +43,9 @@ def _adam(learning_rate, b1, b2, eps, weight_decay) -> GradientTransformation:
             lambda m, v: -alpha * (m / mu_correction) / (jnp.sqrt(v / nu_correction) + eps), mu, nu
         )
         if weight_decay:
-            updates = jax.tree_util.tree_map(lambda u, p: u - alpha * weight_decay * p, updates, params)
+            updates = jax.tree_util.tree_map(
+                lambda u, p: u - alpha * weight_decay * p, updates, params
+            )
         return updates, AdamState(count=count, mu=mu, nu=nu)
 
     return GradientTransformation(init, update)
@@ -53,9 +55,11 @@ def adam(learning_rate=1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e
     r"""Adam with bias correction.
 
     .. math::
-        m_k = \beta_1 m_{k-1} + (1-\beta_1) g_k, \quad v_k = \beta_2 v_{k-1} + (1-\beta_2) g_k^2,
+        m_k = \beta_1 m_{k-1} + (1-\beta_1) g_k, \qquad
+        v_k = \beta_2 v_{k-1} + (1-\beta_2) g_k^2,
 
-        \theta_{k+1} = \theta_k - \alpha\,\frac{m_k/(1-\beta_1^k)}{\sqrt{v_k/(1-\beta_2^k)} + \epsilon}
+        \theta_{k+1} = \theta_k
+            - \alpha\,\frac{m_k/(1-\beta_1^k)}{\sqrt{v_k/(1-\beta_2^k)} + \epsilon}
 
     Equivalent to ``optax.adam(learning_rate, b1, b2, eps)``.
 

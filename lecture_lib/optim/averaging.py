@@ -38,7 +38,9 @@ def polyak_average(
     decay = validation.in_interval("decay", decay, 0.0, 1.0)
 
     def init(params):
-        return PolyakState(inner=optimizer.init(params), count=jnp.zeros([], jnp.int32), average=params)
+        return PolyakState(
+            inner=optimizer.init(params), count=jnp.zeros([], jnp.int32), average=params
+        )
 
     def update(grads, state, params=None):
         if params is None:

@@ -30,7 +30,9 @@ class GradientTransformation(NamedTuple):
 
 def apply_updates(params, updates):
     """theta_{k+1} = theta_k + u_k, leaf by leaf, keeping each parameter's dtype."""
-    return jax.tree_util.tree_map(lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates)
+    return jax.tree_util.tree_map(
+        lambda p, u: (p + u).astype(jnp.asarray(p).dtype), params, updates
+    )
 
 
 class ChainState(NamedTuple):

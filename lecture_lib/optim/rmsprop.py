@@ -47,7 +47,9 @@ def rmsprop(learning_rate, decay: float = 0.9, eps: float = 1e-8, centered: bool
         del params
         alpha = learning_rate_at(learning_rate, state.count)
         average = lambda old, new: decay * old + (1 - decay) * new  # noqa: E731
-        mean_square = jax.tree_util.tree_map(lambda n, g: average(n, g**2), state.mean_square, grads)
+        mean_square = jax.tree_util.tree_map(
+            lambda n, g: average(n, g**2), state.mean_square, grads
+        )
         mean = jax.tree_util.tree_map(average, state.mean, grads) if centered else state.mean
 
         def step(g, n, m):

@@ -70,7 +70,9 @@ def linear_warmup(peak: float, warmup_steps: int, after=None):
     def schedule(count):
         k = _float(count)
         ramp = peak * (k + 1.0) / warmup_steps
-        rest = jnp.full_like(k, peak) if after is None else after(jnp.maximum(k - warmup_steps, 0.0))
+        rest = (
+            jnp.full_like(k, peak) if after is None else after(jnp.maximum(k - warmup_steps, 0.0))
+        )
         return jnp.where(k < warmup_steps, ramp, rest)
 
     return schedule

@@ -89,7 +89,9 @@ def rprop(
 
     def update(grads, state, params=None):
         del params
-        results = jax.tree_util.tree_map(per_coordinate, grads, state.previous_grads, state.step_size)
+        results = jax.tree_util.tree_map(
+            per_coordinate, grads, state.previous_grads, state.step_size
+        )
         treedef = jax.tree_util.tree_structure(grads)
         updates, remembered, step_size = (
             jax.tree_util.tree_unflatten(treedef, parts)
