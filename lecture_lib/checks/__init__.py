@@ -17,7 +17,10 @@ __all__ = ["CheckFailed", "check_cases", "install_notebook_handler"]
 def __getattr__(topic: str):
     if topic.startswith("_"):
         raise AttributeError(topic)
+    module = f"lecture_lib.checks.{topic}"
     try:
-        return importlib.import_module(f"lecture_lib.checks.{topic}")
-    except ModuleNotFoundError:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise
         raise AttributeError(f"lecture_lib.checks has no checks for {topic!r}") from None
