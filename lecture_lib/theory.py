@@ -7,6 +7,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from lecture_lib import validation
@@ -164,3 +165,131 @@ def _gradient_variance_estimator(problem, batch_size: int, num_batches: int):
         return jnp.mean(jax.lax.map(squared_deviation, indices, batch_size=128))
 
     return estimate
+
+
+# --------------------------------------------------------------------------- momentum
+
+MOMENTUM_PHASES = ("ripples", "monotone", "1-step", "oscillation", "divergence")
+
+
+def momentum_rate(kappa: float) -> float:
+    """Heavy ball's contraction per step at the optimal (alpha, beta): (sqrt k-1)/(sqrt k+1)."""
+    kappa = validation.at_least("kappa", kappa, 1.0)
+    root = math.sqrt(kappa)
+    return (root - 1.0) / (root + 1.0)
+
+
+def momentum_iterations(kappa: float, eps: float) -> int:
+    """Smallest k with momentum_rate(kappa)^(2k) <= eps: grows like sqrt(kappa)/4 log(1/eps)."""
+    kappa = validation.at_least("kappa", kappa, 1.0)
+    eps = validation.probability_fraction("eps", eps)
+    if kappa == 1.0:
+        return 1
+    return math.ceil(math.log(eps) / (2.0 * math.log(momentum_rate(kappa))))
+
+
+def optimal_momentum(lam_min: float, lam_max: float) -> tuple[float, float]:
+    r"""Goh's optimal heavy-ball parameters for eigenvalues in [lam_min, lam_max]:
+
+    .. math::
+        \alpha = \left(\frac{2}{\sqrt{\lambda_1}+\sqrt{\lambda_n}}\right)^2, \qquad
+        \beta = \left(\frac{\sqrt{\lambda_n}-\sqrt{\lambda_1}}
+                           {\sqrt{\lambda_n}+\sqrt{\lambda_1}}\right)^2
+
+    Returns (learning_rate, beta).
+    """
+    lam_min = validation.positive("lam_min", lam_min)
+    lam_max = validation.positive("lam_max", lam_max)
+    if lam_min > lam_max:
+        raise ValueError(f"lam_min must be in (0, lam_max={lam_max}], got {lam_min}")
+    low, high = math.sqrt(lam_min), math.sqrt(lam_max)
+    return (2.0 / (low + high)) ** 2, ((high - low) / (high + low)) ** 2
+
+
+def momentum_iteration_matrix(learning_rate: float, beta: float, lam: float) -> np.ndarray:
+    r"""The 2x2 matrix R moving (v_k, x_k) to (v_{k+1}, x_{k+1}) along one eigendirection.
+
+    For heavy ball v' = beta v + lam x, x' = x - alpha v' (x is the error along an
+    eigenvector with eigenvalue lam):
+
+    .. math::  R = \begin{pmatrix} \beta & \lambda \\ -\alpha\beta & 1 - \alpha\lambda \end{pmatrix}
+    """
+    learning_rate = validation.positive("learning_rate", learning_rate)
+    beta = validation.in_interval("beta", beta, 0.0, 1.0)
+    lam = validation.nonnegative("lam", lam)
+    return np.array([[beta, lam], [-learning_rate * beta, 1.0 - learning_rate * lam]])
+
+
+def momentum_eigenvalues(learning_rate: float, beta: float, lam: float) -> np.ndarray:
+    """The two (possibly complex) eigenvalues of :func:`momentum_iteration_matrix`."""
+    return np.linalg.eigvals(momentum_iteration_matrix(learning_rate, beta, lam))
+
+
+def momentum_phase(learning_rate: float, beta: float, lam: float, tol: float = 1e-9) -> str:
+    """Goh's phase of heavy ball along one eigendirection (one of MOMENTUM_PHASES).
+
+    - divergence: the spectral radius of R is >= 1;
+    - 1-step: R is nilpotent (both eigenvalues 0: beta = 0 and alpha lam = 1);
+    - ripples: complex eigenvalues, the error spirals in like sqrt(beta)^k;
+    - monotone: real eigenvalues, the dominant one positive;
+    - oscillation: real eigenvalues, the dominant one negative (the sign flips).
+    """
+    eigenvalues = momentum_eigenvalues(learning_rate, beta, lam)
+    radius = np.abs(eigenvalues).max()
+    if radius >= 1.0 - tol:
+        return "divergence"
+    if radius <= tol:
+        return "1-step"
+    if np.abs(eigenvalues.imag).max() > tol:
+        return "ripples"
+    dominant = eigenvalues[np.argmax(np.abs(eigenvalues))].real
+    return "monotone" if dominant > 0 else "oscillation"
+
+
+def nesterov_bound(k: int, smoothness: float, strong_convexity: float, distance: float) -> float:
+    r"""Upper bound for Nesterov's method (Martens' lecture):
+
+    .. math::
+        h(\theta_k) - h^* \le L \left(\frac{\sqrt\kappa - 1}{\sqrt\kappa}\right)^k
+        \|\theta_0-\theta^*\|^2
+    """
+    k = validation.positive_int("k", k, minimum=0)
+    smoothness, kappa = _smoothness_and_kappa(smoothness, strong_convexity)
+    distance = validation.nonnegative("distance", distance)
+    root = math.sqrt(kappa)
+    return smoothness * ((root - 1.0) / root) ** k * distance**2
+
+
+def first_order_lower_bound(
+    k: int, smoothness: float, strong_convexity: float, distance: float
+) -> float:
+    r"""No first-order method can beat this on the worst-case problem (k > dimension):
+
+    .. math::
+        h(\theta_k) - h^* \ge \frac{\mu}{2}
+        \left(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\right)^{2k} \|\theta_0-\theta^*\|^2
+    """
+    k = validation.positive_int("k", k, minimum=0)
+    smoothness, kappa = _smoothness_and_kappa(smoothness, strong_convexity)
+    distance = validation.nonnegative("distance", distance)
+    return 0.5 * (smoothness / kappa) * momentum_rate(kappa) ** (2 * k) * distance**2
+
+
+def polyak_sgd_rate(k: int, hessian, noise_covariance) -> float:
+    r"""Asymptotic excess loss of SGD with Polyak averaging: tr(H^{-1} Sigma) / (2k).
+
+    Args:
+      k: steps >= 1. hessian: H(theta*), symmetric positive definite (n x n).
+      noise_covariance: Sigma, the covariance of one stochastic gradient (n x n).
+    """
+    k = validation.positive_int("k", k)
+    hessian = np.asarray(hessian, np.float64)
+    noise_covariance = np.asarray(noise_covariance, np.float64)
+    if hessian.ndim != 2 or hessian.shape[0] != hessian.shape[1]:
+        raise ValueError(f"hessian must be a square matrix, got shape {hessian.shape}")
+    if noise_covariance.shape != hessian.shape:
+        raise ValueError(
+            f"noise_covariance must have the hessian's shape {hessian.shape}, "
+            f"got {noise_covariance.shape}"
+        )
+    return float(np.trace(np.linalg.solve(hessian, noise_covariance))) / (2.0 * k)
