@@ -81,7 +81,9 @@ def contour(
     ys = np.linspace(*ylim, resolution)
     grid_x, grid_y = np.meshgrid(xs, ys)
     grid = jnp.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(jnp.result_type(float))
-    values = np.asarray(jax.vmap(lambda p: problem.loss(p, None))(grid)).reshape(grid_x.shape)
+    values = np.asarray(jax.jit(jax.vmap(lambda p: problem.loss(p, None)))(grid)).reshape(
+        grid_x.shape
+    )
     floor = problem.optimal_loss if problem.optimal_loss is not None else values.min()
     if log_levels:
         shifted = np.maximum(values - floor, 1e-12)
@@ -164,11 +166,11 @@ def taylor_plot(
     """A scalar function and its Taylor models of the given orders around x0."""
     ax = _axes(ax)
     xs = jnp.linspace(x0 - radius, x0 + radius, resolution)
-    ax.plot(xs, jax.vmap(f)(xs), color="black", lw=2, label="$h(\\theta)$")
+    ax.plot(xs, jax.jit(jax.vmap(f))(xs), color="black", lw=2, label="$h(\\theta)$")
     names = {1: "first-order model", 2: "second-order model"}
     for order in orders:
         model = taylor_model(f, x0, order)
-        ax.plot(xs, jax.vmap(model)(xs), "--", label=names.get(order, f"order {order}"))
+        ax.plot(xs, jax.jit(jax.vmap(model))(xs), "--", label=names.get(order, f"order {order}"))
     ax.plot(
         [x0], [f(jnp.asarray(x0, jnp.result_type(float)))], "o", color="red", label=r"$\theta_0$"
     )
@@ -176,4 +178,139 @@ def taylor_plot(
     ax.set_ylabel(r"$h(\theta)$")
     ax.set_title(title or f"Taylor models around $\\theta_0 = {x0:g}$")
     ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+# --------------------------------------------------------------------------- momentum phases
+
+# One colour per phase of theory.MOMENTUM_PHASES (Goh's "Why momentum really works").
+MOMENTUM_PHASE_COLORS = {
+    "ripples": "#9ecae1",
+    "monotone": "#a1d99b",
+    "1-step": "#d62728",
+    "oscillation": "#fdae6b",
+    "divergence": "#d9d9d9",
+}
+
+
+def momentum_phase_indices(alpha_lambda, beta, tol: float = 1e-9) -> np.ndarray:
+    """Index into ``theory.MOMENTUM_PHASES`` of heavy ball's phase at each (alpha*lambda, beta).
+
+    The vectorised twin of ``theory.momentum_phase(alpha_lambda, beta, 1.0)``: the same
+    eigenvalues of the iteration matrix R = [[beta, 1], [-alpha_lambda beta, 1 - alpha_lambda]]
+    and the same rules, for whole arrays (broadcast together) at once.
+    """
+    from lecture_lib.theory import MOMENTUM_PHASES
+
+    alpha_lambda, beta = np.broadcast_arrays(
+        np.asarray(alpha_lambda, np.float64), np.asarray(beta, np.float64)
+    )
+    matrices = np.empty(alpha_lambda.shape + (2, 2))
+    matrices[..., 0, 0] = beta
+    matrices[..., 0, 1] = 1.0
+    matrices[..., 1, 0] = -alpha_lambda * beta
+    matrices[..., 1, 1] = 1.0 - alpha_lambda
+    eigenvalues = np.linalg.eigvals(matrices)
+    moduli = np.abs(eigenvalues)
+    radius = moduli.max(axis=-1)
+    dominant = np.take_along_axis(eigenvalues, moduli.argmax(axis=-1)[..., None], -1)[..., 0]
+    index = {name: i for i, name in enumerate(MOMENTUM_PHASES)}
+    phases = np.where(dominant.real > 0, index["monotone"], index["oscillation"])
+    phases = np.where(np.abs(eigenvalues.imag).max(axis=-1) > tol, index["ripples"], phases)
+    phases = np.where(radius <= tol, index["1-step"], phases)
+    return np.where(radius >= 1.0 - tol, index["divergence"], phases)
+
+
+def momentum_phase_diagram(
+    ax=None,
+    *,
+    point: Sequence[float] | None = None,
+    alpha_lambda_max: float = 4.2,
+    resolution: int = 400,
+    boundaries: bool = True,
+    title: str | None = None,
+):
+    r"""Goh's phase diagram of heavy ball along one eigendirection, over (alpha*lambda, beta).
+
+    Each pixel is coloured by ``theory.momentum_phase``: ripples (complex eigenvalues of
+    the iteration matrix), monotone, oscillation (real, dominant one negative) and
+    divergence (spectral radius >= 1); the 1-step point (alpha*lambda = 1, beta = 0) is
+    a marker. With ``boundaries`` the closed-form borders are drawn:
+    alpha*lambda = (1 -+ sqrt(beta))^2 around the ripples and alpha*lambda = 2 + 2 beta
+    before divergence.
+
+    Args:
+      point: an optional (alpha*lambda, beta) to mark, labelled with its phase.
+      alpha_lambda_max: right end of the horizontal axis (> 0).
+      resolution: pixels per axis (>= 10).
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from lecture_lib import validation
+    from lecture_lib.theory import MOMENTUM_PHASES, momentum_phase
+
+    alpha_lambda_max = validation.positive("alpha_lambda_max", alpha_lambda_max)
+    resolution = validation.positive_int("resolution", resolution, minimum=10)
+    if point is not None:
+        if len(point) != 2:
+            raise ValueError(f"point must be a pair (alpha*lambda, beta), got {point!r}")
+        point = (
+            validation.positive("point[0] (alpha*lambda)", point[0]),
+            validation.in_interval("point[1] (beta)", point[1], 0.0, 1.0),
+        )
+    ax = _axes(ax)
+    beta_max = 1.0
+    # pixel centres, so that pixel (i, j) shows exactly the phase of its centre
+    a_step, b_step = alpha_lambda_max / resolution, beta_max / resolution
+    a_centres = (np.arange(resolution) + 0.5) * a_step
+    b_centres = (np.arange(resolution) + 0.5) * b_step
+    indices = momentum_phase_indices(a_centres[None, :], b_centres[:, None])
+    colors = [MOMENTUM_PHASE_COLORS[name] for name in MOMENTUM_PHASES]
+    ax.imshow(
+        indices,
+        origin="lower",
+        extent=(0.0, alpha_lambda_max, 0.0, beta_max),
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=len(colors) - 0.5,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    if boundaries:
+        betas = np.linspace(0.0, beta_max, 200)
+        ax.plot((1 - np.sqrt(betas)) ** 2, betas, color="black", lw=0.8)
+        ax.plot((1 + np.sqrt(betas)) ** 2, betas, color="black", lw=0.8)
+        ax.plot(2 + 2 * betas, betas, color="black", lw=1.2, ls="--")
+    ax.plot([1.0], [0.0], "o", color=MOMENTUM_PHASE_COLORS["1-step"], markersize=9, clip_on=False)
+    handles = [
+        Line2D([], [], marker="o", ls="", color=MOMENTUM_PHASE_COLORS[name], label=name)
+        if name == "1-step"
+        else Patch(facecolor=MOMENTUM_PHASE_COLORS[name], edgecolor="gray", label=name)
+        for name in MOMENTUM_PHASES
+    ]
+    if boundaries:
+        handles.append(
+            Line2D([], [], color="black", ls="--", label=r"$\alpha\lambda = 2 + 2\beta$")
+        )
+    if point is not None:
+        phase = momentum_phase(point[0], point[1], 1.0)
+        (marker,) = ax.plot(
+            [point[0]],
+            [point[1]],
+            "*",
+            color="black",
+            markersize=15,
+            markeredgecolor="white",
+            clip_on=False,
+            label=rf"$\alpha\lambda = {point[0]:.3g}$, $\beta = {point[1]:.3g}$: {phase}",
+        )
+        handles.append(marker)
+    ax.set_xlim(0.0, alpha_lambda_max)
+    ax.set_ylim(0.0, beta_max)
+    ax.set_xlabel(r"$\alpha\lambda$ (learning rate $\times$ eigenvalue)")
+    ax.set_ylabel(r"momentum $\beta$")
+    ax.set_title(title or "phases of heavy ball along one eigendirection")
+    ax.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.9)
     return ax

@@ -1,7 +1,7 @@
 """Taylor models: the local pictures every optimizer in the course is built on.
 
-    first order:   h(x0 + d) ~ h(x0) + grad h(x0)^T d
-    second order:  h(x0 + d) ~ h(x0) + grad h(x0)^T d + 1/2 d^T H(x0) d
+first order:   h(x0 + d) ~ h(x0) + grad h(x0)^T d
+second order:  h(x0 + d) ~ h(x0) + grad h(x0)^T d + 1/2 d^T H(x0) d
 """
 
 from __future__ import annotations
@@ -57,14 +57,20 @@ def model_error(f: Callable, x0, direction, step_sizes, order: int) -> jax.Array
     x0 = jnp.asarray(x0, jnp.result_type(float))
     direction = jnp.asarray(direction, x0.dtype)
     points = x0 + jnp.asarray(step_sizes, x0.dtype).reshape((-1,) + (1,) * x0.ndim) * direction
-    return jnp.abs(jax.vmap(f)(points) - jax.vmap(model)(points))
+    # one compiled function for all points: eager vmap dispatches op by op, ~10x slower here
+    return jax.jit(jax.vmap(lambda point: jnp.abs(f(point) - model(point))))(points)
 
 
 def steepest_descent_step(f: Callable, x0, radius) -> jax.Array:
-    """argmin of the linear model over the ball ||d|| <= radius: d = -radius g / ||g||."""
+    """argmin of the linear model over the ball ||d|| <= radius: d = -radius g / ||g||.
+
+    At a stationary point (g = 0) the linear model is flat and the step is zero.
+    """
+    radius = validation.nonnegative("radius", radius)
     x0 = jnp.asarray(x0, jnp.result_type(float))
     gradient = jax.grad(f)(x0)
-    return -radius * gradient / jnp.linalg.norm(gradient)
+    norm = jnp.linalg.norm(gradient)
+    return jnp.where(norm > 0, -radius * gradient / jnp.where(norm > 0, norm, 1.0), 0.0)
 
 
 def smoothness_model(f: Callable, x0, smoothness, *, bound: str = "upper") -> Callable:
