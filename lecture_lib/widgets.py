@@ -7,10 +7,12 @@ import math
 
 import jax
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import to_rgba
 
-from lecture_lib import problems, validation
+from lecture_lib import problems, theory, validation
 from lecture_lib.optim import adam, gd, momentum, nesterov, rmsprop
-from lecture_lib.plots import contour, loss_curves
+from lecture_lib.plots import MOMENTUM_PHASE_COLORS, contour, loss_curves, momentum_phase_diagram
 from lecture_lib.problems import Problem
 from lecture_lib.run import Trajectory, run
 
@@ -146,3 +148,75 @@ def optimizer_explorer(steps: int = 100):
         learning_rate=learning_rate,
         beta=beta,
     )
+
+
+# --------------------------------------------------------------------------- momentum phases
+
+
+def momentum_iterates(alpha_lambda: float, beta: float, steps: int = 40) -> np.ndarray:
+    """Heavy ball's error x_0..x_steps along one eigendirection (x_0 = 1, v_0 = 0).
+
+    Iterates the 2x2 matrix ``theory.momentum_iteration_matrix(alpha_lambda, beta, 1)``:
+    along an eigenvector with eigenvalue lambda only the product alpha*lambda matters.
+    """
+    steps = validation.positive_int("steps", steps)
+    matrix = theory.momentum_iteration_matrix(alpha_lambda, beta, 1.0)
+    state = np.array([0.0, 1.0])  # (v_0, x_0)
+    errors = [state[1]]
+    for _ in range(steps):
+        state = matrix @ state
+        errors.append(state[1])
+    return np.array(errors)
+
+
+def momentum_phase_figure(alpha_lambda: float, beta: float, steps: int = 40):
+    """The phase diagram with the point (alpha*lambda, beta) next to the 1-D error x_k.
+
+    Returns (figure, iterates) with the iterates of :func:`momentum_iterates`.
+    """
+    iterates = momentum_iterates(alpha_lambda, beta, steps)
+    phase = theory.momentum_phase(alpha_lambda, beta, 1.0)
+    radius = float(np.abs(theory.momentum_eigenvalues(alpha_lambda, beta, 1.0)).max())
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    momentum_phase_diagram(ax=left, point=(alpha_lambda, beta))
+    right.axhline(0.0, color="gray", lw=0.8)
+    right.plot(
+        np.arange(len(iterates)),
+        iterates,
+        "o-",
+        markersize=3,
+        color="black",
+        label=f"$x_k$, spectral radius {radius:.3f}",
+    )
+    right.set_facecolor(to_rgba(MOMENTUM_PHASE_COLORS[phase], 0.35))
+    right.set_xlabel("step $k$")
+    right.set_ylabel(r"error $x_k$ along the eigenvector")
+    right.set_title(f"heavy ball in one eigendirection: {phase}")
+    right.legend(loc="upper right", fontsize="small")
+    figure.tight_layout()
+    return figure, iterates
+
+
+def momentum_phase_explorer(steps: int = 40):
+    """Sliders for alpha*lambda and beta that redraw :func:`momentum_phase_figure`."""
+    import ipywidgets
+
+    steps = validation.positive_int("steps", steps)
+    alpha_lambda = ipywidgets.FloatSlider(
+        value=1.0,
+        min=0.01,
+        max=4.2,
+        step=0.01,
+        description="alpha * lambda",
+        continuous_update=False,
+        style={"description_width": "initial"},
+    )
+    beta = ipywidgets.FloatSlider(
+        value=0.5, min=0.0, max=0.99, step=0.01, description="beta", continuous_update=False
+    )
+
+    def draw(alpha_lambda, beta):
+        momentum_phase_figure(alpha_lambda, beta, steps)
+        plt.show()
+
+    return ipywidgets.interactive(draw, alpha_lambda=alpha_lambda, beta=beta)

@@ -273,8 +273,8 @@ def check_loglog_slope(loglog_slope: Callable) -> bool:
         task,
         loglog_slope,
         cases,
-        "fit a straight line to (log t, log error) by least squares, e.g. "
-        "slope, intercept = jnp.polyfit(jnp.log(step_sizes), jnp.log(errors), 1).",
+        "fit a straight line to the points (log t, log error) by least squares "
+        "(jnp.polyfit with degree 1) and return its slope.",
         rtol=1e-3,
         atol=1e-4,
     )
