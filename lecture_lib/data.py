@@ -88,13 +88,22 @@ def minibatch_indices(key: jax.Array, num_examples: int, batch_size: int, steps:
     into ``num_examples // batch_size`` full batches; epochs follow one another until
     ``steps`` batches are made. Returns an int array of shape ``(steps, batch_size)``.
     """
-    per_epoch = batches_per_epoch(num_examples, batch_size)
+    batches_per_epoch(num_examples, batch_size)
     steps = validation.positive_int("steps", steps)
-    num_epochs = -(-steps // per_epoch)
-    epoch_keys = jax.random.split(key, num_epochs)
-    permutations = jax.vmap(lambda k: jax.random.permutation(k, num_examples))(epoch_keys)
-    batches = permutations[:, : per_epoch * batch_size].reshape(-1, batch_size)
-    return batches[:steps]
+    return _epoch_batches_compiled(key, num_examples, batch_size, steps)
+
+
+def epoch_batches(key: jax.Array, num_examples: int, batch_size: int, steps: int) -> jax.Array:
+    """The draws of :func:`minibatch_indices`, without argument checks (traceable)."""
+    per_epoch = num_examples // batch_size
+    epoch_keys = jax.random.split(key, -(-steps // per_epoch))
+    # lax.map, not vmap: a vmap over permutations takes seconds to compile on a CPU,
+    # and the draws are the same.
+    permutations = jax.lax.map(lambda k: jax.random.permutation(k, num_examples), epoch_keys)
+    return permutations[:, : per_epoch * batch_size].reshape(-1, batch_size)[:steps]
+
+
+_epoch_batches_compiled = jax.jit(epoch_batches, static_argnums=(1, 2, 3))
 
 
 def epoch_of_step(step, num_examples: int, batch_size: int):

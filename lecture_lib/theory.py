@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from lecture_lib import validation
 
@@ -120,51 +116,6 @@ def stochastic_rate_with_step(
     return 2.0 * initial_loss / (learning_rate * num_steps) + (
         learning_rate * smoothness * noise_variance
     )
-
-
-def minibatch_gradient_variance(
-    problem, params, batch_size: int, key, num_batches: int = 512
-) -> float:
-    r"""Monte Carlo estimate of sigma^2 = E||g~ - g||^2 at ``params``.
-
-    g is the full-batch gradient of ``problem`` and g~ the gradient on a minibatch of
-    ``batch_size`` examples drawn uniformly without replacement; the expectation is
-    averaged over ``num_batches`` independent minibatches drawn from ``key``. This is
-    the noise level sigma^2 of :func:`stochastic_rate` at one point.
-    """
-    if getattr(problem, "data", None) is None:
-        name = getattr(problem, "name", problem)
-        raise ValueError(f"problem must be a data problem with training data, got {name!r}")
-    num_examples = int(problem.data[0].shape[0])
-    batch_size = validation.positive_int("batch_size", batch_size)
-    if batch_size > num_examples:
-        raise ValueError(f"batch_size must be in [1, {num_examples}], got {batch_size}")
-    num_batches = validation.positive_int("num_batches", num_batches)
-    estimate = _gradient_variance_estimator(problem, batch_size, num_batches)
-    return float(estimate(params, key))
-
-
-@functools.lru_cache(maxsize=16)
-def _gradient_variance_estimator(problem, batch_size: int, num_batches: int):
-    """One compiled estimator per (problem, batch size, number of batches)."""
-    x, y = problem.data
-    num_examples = int(x.shape[0])
-
-    def flat_grad(params, batch):
-        return ravel_pytree(jax.grad(problem.loss)(params, batch))[0]
-
-    @jax.jit
-    def estimate(params, key):
-        full = flat_grad(params, problem.data)
-        keys = jax.random.split(key, num_batches)
-        indices = jax.vmap(lambda k: jax.random.permutation(k, num_examples)[:batch_size])(keys)
-
-        def squared_deviation(index):
-            return jnp.sum((flat_grad(params, (x[index], y[index])) - full) ** 2)
-
-        return jnp.mean(jax.lax.map(squared_deviation, indices, batch_size=128))
-
-    return estimate
 
 
 # --------------------------------------------------------------------------- momentum

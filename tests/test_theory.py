@@ -76,3 +76,14 @@ def test_lipschitz_rate_holds_for_gd_with_step_one_over_l_on_a_nonconvex_functio
     bounds = [theory.lipschitz_rate(k, 1.0, initial) for k in range(1, 201)]
     assert np.all(averages <= np.array(bounds) + 1e-12)
     assert not math.isclose(averages[-1], 0.0)
+
+
+def test_stochastic_rate_with_step_closed_form_and_range():
+    assert theory.stochastic_rate_with_step(10, 0.25, 2.0, 3.0, 0.5) == pytest.approx(
+        2 * 3.0 / (0.25 * 10) + 0.25 * 2.0 * 0.5
+    )
+    assert theory.stochastic_rate_with_step(7, 0.5, 2.0, 3.0, 0.5) == pytest.approx(
+        theory.stochastic_rate(7, 2.0, 3.0, 0.5)
+    )
+    with pytest.raises(ValueError, match="learning_rate must be in"):
+        theory.stochastic_rate_with_step(10, 1.0, 2.0, 3.0, 0.5)
