@@ -29,6 +29,7 @@ def test_every_stub_fails_its_check_with_the_friendly_message(path):
         kernel_name="python3",
         allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
+        shutdown_kernel="immediate",
     )
     client.execute()
     for cell in notebook.cells:

@@ -61,6 +61,73 @@ def call_student(task: str, function: Callable, args: Sequence, case: str, expec
         ) from None
 
 
+# A case: (description, args for the student's function, expected, [(wrong answer, hint)]).
+Mistakes = Sequence[tuple[Any, str]]
+Case = tuple[str, Sequence, Any, Mistakes]
+
+
+def as_array(task: str, case: str, expected, got, hint: str) -> np.ndarray:
+    """The student's answer as a float64 array, or a friendly failure if it is not numeric."""
+    try:
+        return np.asarray(got, np.float64)
+    except (TypeError, ValueError):
+        raise failure(
+            task, case, expected, f"{got!r}, which is not a number or an array", hint
+        ) from None
+
+
+def compare(
+    task: str,
+    case: str,
+    expected,
+    got,
+    hint: str,
+    mistakes: Mistakes = (),
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+) -> None:
+    """Fail unless ``got`` matches ``expected``; name the likeliest mistake when one matches.
+
+    ``mistakes`` pairs the answers that common slips give with a hint about each slip.
+    """
+    expected = np.asarray(expected, np.float64)
+    got_array = as_array(task, case, expected, got, hint)
+    if got_array.shape == expected.shape and np.allclose(got_array, expected, rtol, atol):
+        return
+    likely = next(
+        (
+            message
+            for wrong, message in mistakes
+            if np.shape(wrong) == got_array.shape
+            and np.allclose(got_array, np.asarray(wrong, np.float64), rtol, atol)
+        ),
+        hint,
+    )
+    if got_array.shape != expected.shape:
+        if likely is hint:
+            wanted = "be one number" if expected.ndim == 0 else "have that shape"
+            likely = f"the answer should {wanted}; {hint}"
+        shape = f"an array of shape {got_array.shape} (expected shape {expected.shape})"
+        raise failure(task, case, expected, f"{shape}: {_format(got_array)}", likely)
+    raise failure(task, case, expected, got_array, likely)
+
+
+def check_expected(
+    task: str,
+    function: Callable,
+    cases: Sequence[Case],
+    hint: str,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+) -> int:
+    """Call ``function(*args)`` for every case and :func:`compare`; returns the case count."""
+    for case, args, expected, mistakes in cases:
+        got = call_student(task, function, args, case, np.asarray(expected, np.float64), hint)
+        compare(task, case, expected, got, hint, mistakes, rtol, atol)
+    return len(cases)
+
+
 def check_cases(
     task: str,
     function: Callable,
@@ -72,27 +139,8 @@ def check_cases(
     atol: float = 1e-6,
 ) -> bool:
     """Compare ``function(*args)`` with ``reference(*args)`` on every ``(description, args)``."""
-    for case, args in cases:
-        expected = np.asarray(reference(*args), np.float64)
-        got = call_student(task, function, args, case, expected, hint)
-        try:
-            got_array = np.asarray(got, np.float64)
-        except (TypeError, ValueError):
-            raise failure(
-                task, case, expected, f"{got!r}, which is not a number or array", hint
-            ) from None
-        if got_array.shape != expected.shape:
-            raise failure(
-                task,
-                case,
-                expected,
-                f"an array of shape {got_array.shape} (expected shape "
-                f"{expected.shape}): {_format(got_array)}",
-                hint,
-            )
-        if not np.allclose(got_array, expected, rtol=rtol, atol=atol):
-            raise failure(task, case, expected, got_array, hint)
-    return passed(task, len(cases))
+    expected_cases = [(case, args, reference(*args), ()) for case, args in cases]
+    return passed(task, check_expected(task, function, expected_cases, hint, rtol=rtol, atol=atol))
 
 
 def passed(task: str, num_cases: int) -> bool:

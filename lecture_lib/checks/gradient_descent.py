@@ -9,51 +9,15 @@ answer gets a hint about the mistake it most likely is.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import call_student, failure, passed
-
-# A case: (description, args for the student's function, expected, [(wrong answer, hint)]).
-Case = tuple[str, tuple, object, Sequence[tuple[object, str]]]
+from lecture_lib.checks.core import as_array, call_student, check_expected, failure, passed
 
 _KEY = jax.random.PRNGKey(202)
-
-
-def _as_array(task: str, case: str, expected, got, hint: str) -> np.ndarray:
-    try:
-        return np.asarray(got, np.float64)
-    except (TypeError, ValueError):
-        raise failure(
-            task, case, expected, f"{got!r}, which is not a number or an array", hint
-        ) from None
-
-
-def _run(task: str, function: Callable, cases: Sequence[Case], hint: str, rtol=1e-4, atol=1e-6):
-    """Call ``function`` on every case; fail on the first mismatch with its likeliest cause."""
-    for case, args, expected, mistakes in cases:
-        expected = np.asarray(expected, np.float64)
-        got = call_student(task, function, args, case, expected, hint)
-        got_array = _as_array(task, case, expected, got, hint)
-        if got_array.shape == expected.shape and np.allclose(got_array, expected, rtol, atol):
-            continue
-        likely = next(
-            (
-                message
-                for wrong, message in mistakes
-                if np.shape(wrong) == got_array.shape
-                and np.allclose(got_array, np.asarray(wrong, np.float64), rtol, atol)
-            ),
-            hint,
-        )
-        if got_array.shape != expected.shape:
-            shape = f"an array of shape {got_array.shape} (expected shape {expected.shape})"
-            raise failure(task, case, expected, f"{shape}: {got_array}", likely)
-        raise failure(task, case, expected, got_array, likely)
-    return len(cases)
 
 
 def _random_spd(key, dim: int, kappa: float) -> np.ndarray:
@@ -143,7 +107,7 @@ def check_gd_step(gd_step: Callable) -> bool:
             (theta - grad / alpha, "multiply the gradient by the learning rate, do not divide"),
         ]
         cases.append((name, args, theta - alpha * grad, mistakes))
-    return passed(task, _run(task, gd_step, cases, hint))
+    return passed(task, check_expected(task, gd_step, cases, hint))
 
 
 # --------------------------------------------------------------------------- learning rates
@@ -196,7 +160,7 @@ def check_largest_stable_learning_rate(largest_stable_learning_rate: Callable) -
             (2.0 / np.trace(hessian), "use the largest eigenvalue, not the trace"),
         ]
         cases.append((name, (jnp.asarray(hessian),), 2.0 / high, mistakes))
-    count = _run(task, largest_stable_learning_rate, cases, hint)
+    count = check_expected(task, largest_stable_learning_rate, cases, hint)
     for name, hessian in _hessian_cases():  # the behaviour behind the number
         expected = 2.0 / np.linalg.eigvalsh(hessian)[-1]
         answer = call_student(
@@ -260,7 +224,7 @@ def check_contraction_factor(contraction_factor: Callable) -> bool:
                     mistakes,
                 )
             )
-    return passed(task, _run(task, contraction_factor, cases, hint))
+    return passed(task, check_expected(task, contraction_factor, cases, hint))
 
 
 # --------------------------------------------------------------------------- iteration counts
@@ -295,7 +259,7 @@ def check_steps_to_tolerance(steps_to_tolerance: Callable) -> bool:
         log_rate = math.log((kappa - 1.0) / (kappa + 1.0))
         expected = max(1, math.ceil(math.log(eps) / (2.0 * log_rate)))
         got = call_student(task, steps_to_tolerance, (kappa, eps), case, expected, hint)
-        got_array = _as_array(task, case, expected, got, hint)
+        got_array = as_array(task, case, expected, got, hint)
         if got_array.shape != () or not _is_smallest_count(float(got_array), kappa, eps):
             mistakes = [
                 (math.ceil(math.log(eps) / log_rate), "the bound shrinks like r^(2k): mind the 2"),

@@ -10,59 +10,19 @@ about the mistake it most likely is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import call_student, failure, passed
-
-# A case: (description, args for the student's function, expected, [(wrong answer, hint)]).
-Case = tuple[str, tuple, object, Sequence[tuple[object, str]]]
+from lecture_lib.checks.core import call_student, check_expected, compare, failure, passed
 
 _SEED = 707  # random cases come from numpy generators seeded (707, task): fixed and cheap
 
 
 def _rng(task: int) -> np.random.Generator:
     return np.random.default_rng([_SEED, task])
-
-
-def _as_array(task: str, case: str, expected, got, hint: str) -> np.ndarray:
-    try:
-        return np.asarray(got, np.float64)
-    except (TypeError, ValueError):
-        raise failure(
-            task, case, expected, f"{got!r}, which is not a number or an array", hint
-        ) from None
-
-
-def _compare(task, case, expected, got, hint, mistakes, rtol, atol) -> None:
-    """Fail with the likeliest mistake unless ``got`` matches ``expected``."""
-    expected = np.asarray(expected, np.float64)
-    got_array = _as_array(task, case, expected, got, hint)
-    if got_array.shape == expected.shape and np.allclose(got_array, expected, rtol, atol):
-        return
-    likely = next(
-        (
-            message
-            for wrong, message in mistakes
-            if np.shape(wrong) == got_array.shape
-            and np.allclose(got_array, np.asarray(wrong, np.float64), rtol, atol)
-        ),
-        hint,
-    )
-    if got_array.shape != expected.shape:
-        shape = f"an array of shape {got_array.shape} (expected shape {expected.shape})"
-        raise failure(task, case, expected, f"{shape}: {got_array}", likely)
-    raise failure(task, case, expected, got_array, likely)
-
-
-def _run(task: str, function: Callable, cases: Sequence[Case], hint: str, rtol=1e-5, atol=1e-6):
-    for case, args, expected, mistakes in cases:
-        got = call_student(task, function, args, case, np.asarray(expected, np.float64), hint)
-        _compare(task, case, expected, got, hint, mistakes, rtol, atol)
-    return len(cases)
 
 
 # --------------------------------------------------------------------------- minibatch gradient
@@ -158,7 +118,7 @@ def check_minibatch_gradient(minibatch_gradient: Callable) -> bool:
             repeated,
         ),
     ]
-    return passed(task, _run(task, minibatch_gradient, cases, hint))
+    return passed(task, check_expected(task, minibatch_gradient, cases, hint, rtol=1e-5))
 
 
 # --------------------------------------------------------------------------- schedule
@@ -212,13 +172,13 @@ def check_step_decay_schedule(step_decay_schedule: Callable) -> bool:
                 (initial * factor * (k // every), "the factor multiplies: use factor ** (...)"),
             ]
             got = call_student(task, schedule, (k,), case, expected, hint)
-            _compare(task, case, expected, got, hint, mistakes, 1e-5, 1e-12)
+            compare(task, case, expected, got, hint, mistakes, 1e-5, 1e-12)
             count += 1
         case = f"{setting}(jnp.arange(40)): optimizers call the schedule with a JAX integer"
         vector = jnp.arange(40)
         expected = _step_decay(initial, every, factor, np.arange(40))
         got = call_student(task, schedule, (vector,), case, expected, hint)
-        _compare(task, case, expected, got, hint, [], 1e-5, 1e-12)
+        compare(task, case, expected, got, hint, [], 1e-5, 1e-12)
         count += 1
     return passed(task, count)
 
@@ -259,7 +219,7 @@ def check_polyak_update(polyak_update: Callable) -> bool:
                 mistakes,
             )
         )
-    count = _run(task, polyak_update, cases, hint)
+    count = check_expected(task, polyak_update, cases, hint, rtol=1e-5)
     # along a whole random trajectory: the running update must give the plain mean
     iterates = _rng(3).normal(size=(30, 3))
     average = jnp.asarray(iterates[0])
@@ -269,7 +229,7 @@ def check_polyak_update(polyak_update: Callable) -> bool:
         average = call_student(
             task, polyak_update, (average, jnp.asarray(iterates[k]), k), case, expected, hint
         )
-        _compare(task, case, expected, average, hint, [], 1e-5, 1e-6)
+        compare(task, case, expected, average, hint, [], 1e-5, 1e-6)
         count += 1
     return passed(task, count)
 
@@ -316,4 +276,4 @@ def check_noise_floor(noise_floor: Callable) -> bool:
             ),
         ]
         cases.append((name, (jnp.asarray(h), jnp.asarray(c), alpha, batch), expected, mistakes))
-    return passed(task, _run(task, noise_floor, cases, hint, rtol=1e-5, atol=1e-10))
+    return passed(task, check_expected(task, noise_floor, cases, hint, rtol=1e-5, atol=1e-10))
