@@ -9,84 +9,19 @@ written out in numpy, so a wrong answer gets a hint about the mistake it most li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import call_student, failure, passed
+from lecture_lib.checks.core import (
+    check_expected_outputs,
+    passed,
+)
 from lecture_lib.optim import AdagradState, AdamState, RMSpropState, adagrad, adam, rmsprop
 
 _KEY = jax.random.PRNGKey(808)
-
-# A case: (description, args, expected outputs, [(outputs of a mistake, hint)]); a mistake
-# may leave an output as None ("any value").
-Case = tuple[str, tuple, tuple, Sequence[tuple[tuple, str]]]
-
-
-def _show(names: Sequence[str], values) -> str:
-    with np.printoptions(precision=6, threshold=12, edgeitems=3):
-        return ", ".join(
-            f"{name} = {np.array2string(np.asarray(value, np.float64))}"
-            for name, value in zip(names, values, strict=True)
-        )
-
-
-def _matches(got: Sequence[np.ndarray], wanted: Sequence, rtol: float, atol: float) -> bool:
-    return all(
-        value is None
-        or (
-            np.shape(value) == g.shape and np.allclose(g, np.asarray(value, np.float64), rtol, atol)
-        )
-        for g, value in zip(got, wanted, strict=True)
-    )
-
-
-def _run(
-    task: str,
-    function: Callable,
-    cases: Sequence[Case],
-    names: Sequence[str],
-    hint: str,
-    rtol: float = 1e-4,
-    atol: float = 1e-7,
-) -> int:
-    """Call ``function`` on every case; fail on the first mismatch with its likeliest cause."""
-    for case, args, expected, mistakes in cases:
-        expected = tuple(np.asarray(value, np.float64) for value in expected)
-        shown = _show(names, expected)
-        got = call_student(task, function, args, case, shown, hint)
-        if not isinstance(got, tuple | list) or len(got) != len(names):
-            raise failure(
-                task,
-                case,
-                shown,
-                f"{got!r}",
-                f"return a tuple of {len(names)} values ({', '.join(names)}); {hint}",
-            )
-        try:
-            got = tuple(np.asarray(value, np.float64) for value in got)
-        except (TypeError, ValueError):
-            raise failure(
-                task, case, shown, f"{got!r}, which are not numbers or arrays", hint
-            ) from None
-        for name, g, e in zip(names, got, expected, strict=True):
-            if g.shape != e.shape:
-                raise failure(
-                    task,
-                    case,
-                    shown,
-                    f"{name} of shape {g.shape} (expected shape {e.shape}): {g}",
-                    f"every output has the shape of the gradient; {hint}",
-                )
-        if _matches(got, expected, rtol, atol):
-            continue
-        likely = next(
-            (message for wrong, message in mistakes if _matches(got, wrong, rtol, atol)), hint
-        )
-        raise failure(task, case, shown, _show(names, got), likely)
-    return len(cases)
 
 
 def _random_cases(key: jax.Array, count: int, size: int):
@@ -192,7 +127,9 @@ def check_rmsprop_step(rmsprop_step: Callable) -> bool:
             ),
         ]
         cases.append((case, (*_as_jax(grad, mean_square), rate, decay, eps), expected, mistakes))
-    return passed(task, _run(task, rmsprop_step, cases, ("update", "mean_square"), hint))
+    return passed(
+        task, check_expected_outputs(task, rmsprop_step, cases, ("update", "mean_square"), hint)
+    )
 
 
 # --------------------------------------------------------------------------- Adam
@@ -322,7 +259,7 @@ def check_adam_step(adam_step: Callable) -> bool:
         ]
         mistakes = [mistake for mistake in mistakes if any(x is not None for x in mistake[0])]
         cases.append((case, (*_as_jax(grad, m, v), k, rate, b1, b2, eps), expected, mistakes))
-    return passed(task, _run(task, adam_step, cases, ("update", "m", "v"), hint))
+    return passed(task, check_expected_outputs(task, adam_step, cases, ("update", "m", "v"), hint))
 
 
 # --------------------------------------------------------------------------- Adagrad
@@ -402,4 +339,6 @@ def check_adagrad_step(adagrad_step: Callable) -> bool:
             ),
         ]
         cases.append((case, (*_as_jax(grad, total), rate, eps), expected, mistakes))
-    return passed(task, _run(task, adagrad_step, cases, ("update", "sum_of_squares"), hint))
+    return passed(
+        task, check_expected_outputs(task, adagrad_step, cases, ("update", "sum_of_squares"), hint)
+    )

@@ -67,13 +67,36 @@ Case = tuple[str, Sequence, Any, Mistakes]
 
 
 def as_array(task: str, case: str, expected, got, hint: str) -> np.ndarray:
-    """The student's answer as a float64 array, or a friendly failure if it is not numeric."""
+    """The student's answer as a float64 array, or a friendly failure if it is not numeric.
+
+    A complex answer counts only if its imaginary part vanishes (e.g. np.linalg.eigvals
+    of a symmetric matrix).
+    """
     try:
-        return np.asarray(got, np.float64)
+        array = np.asarray(got)
+        if np.iscomplexobj(array):
+            if np.any(np.abs(array.imag) > 1e-12):
+                raise failure(
+                    task,
+                    case,
+                    expected,
+                    f"a complex number {got!r}",
+                    "the answer is real: take the modulus np.abs(...) of complex eigenvalues",
+                )
+            array = array.real
+        return np.asarray(array, np.float64)
     except (TypeError, ValueError):
         raise failure(
             task, case, expected, f"{got!r}, which is not a number or an array", hint
         ) from None
+
+
+def matches(got: np.ndarray, wanted, rtol: float, atol: float) -> bool:
+    """Same shape and close values; a ``wanted`` of None matches anything."""
+    if wanted is None:
+        return True
+    wanted = np.asarray(wanted, np.float64)
+    return np.shape(got) == wanted.shape and bool(np.allclose(got, wanted, rtol=rtol, atol=atol))
 
 
 def compare(
@@ -92,16 +115,10 @@ def compare(
     """
     expected = np.asarray(expected, np.float64)
     got_array = as_array(task, case, expected, got, hint)
-    if got_array.shape == expected.shape and np.allclose(got_array, expected, rtol, atol):
+    if matches(got_array, expected, rtol, atol):
         return
     likely = next(
-        (
-            message
-            for wrong, message in mistakes
-            if np.shape(wrong) == got_array.shape
-            and np.allclose(got_array, np.asarray(wrong, np.float64), rtol, atol)
-        ),
-        hint,
+        (message for wrong, message in mistakes if matches(got_array, wrong, rtol, atol)), hint
     )
     if got_array.shape != expected.shape:
         if likely is hint:
@@ -125,6 +142,62 @@ def check_expected(
     for case, args, expected, mistakes in cases:
         got = call_student(task, function, args, case, np.asarray(expected, np.float64), hint)
         compare(task, case, expected, got, hint, mistakes, rtol, atol)
+    return len(cases)
+
+
+def show_outputs(names: Sequence[str], values) -> str:
+    """``name = value, ...`` for a function with several outputs."""
+    with np.printoptions(precision=6, threshold=12, edgeitems=3):
+        return ", ".join(
+            f"{name} = {np.array2string(np.asarray(value, np.float64))}"
+            for name, value in zip(names, values, strict=True)
+        )
+
+
+def check_expected_outputs(
+    task: str,
+    function: Callable,
+    cases: Sequence[Case],
+    names: Sequence[str],
+    hint: str,
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-7,
+) -> int:
+    """Like :func:`check_expected` for a function returning a tuple of arrays named ``names``.
+
+    A mistake's outputs may hold None for "any value". Returns the case count.
+    """
+
+    def all_match(got, wanted):
+        return all(matches(g, w, rtol, atol) for g, w in zip(got, wanted, strict=True))
+
+    for case, args, expected, mistakes in cases:
+        expected = tuple(np.asarray(value, np.float64) for value in expected)
+        shown = show_outputs(names, expected)
+        got = call_student(task, function, args, case, shown, hint)
+        if not isinstance(got, tuple | list) or len(got) != len(names):
+            raise failure(
+                task,
+                case,
+                shown,
+                f"{got!r}",
+                f"return a tuple of {len(names)} values ({', '.join(names)}); {hint}",
+            )
+        got = tuple(as_array(task, case, shown, value, hint) for value in got)
+        for name, g, e in zip(names, got, expected, strict=True):
+            if g.shape != e.shape:
+                raise failure(
+                    task,
+                    case,
+                    shown,
+                    f"{name} of shape {g.shape} (expected shape {e.shape}): {g}",
+                    f"every output has the shape of the gradient; {hint}",
+                )
+        if all_match(got, expected):
+            continue
+        likely = next((message for wrong, message in mistakes if all_match(got, wrong)), hint)
+        raise failure(task, case, shown, show_outputs(names, got), likely)
     return len(cases)
 
 

@@ -16,64 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import call_student, failure, passed
+from lecture_lib.checks.core import as_array, call_student, compare, failure, matches, passed
 
 _KEY = jax.random.PRNGKey(303)
-
-# A mistake: (what the mistaken answer returns, the hint that names it).
-Mistakes = Sequence[tuple[object, str]]
-
-
-def _as_real_array(task: str, case: str, expected, got, hint: str) -> np.ndarray:
-    """``got`` as a float64 array; complex answers with an imaginary part fail."""
-    try:
-        array = np.asarray(got)
-        if np.iscomplexobj(array):
-            if np.any(np.abs(array.imag) > 1e-12):
-                raise failure(
-                    task,
-                    case,
-                    expected,
-                    f"a complex number {got!r}",
-                    "the answer is real: take the modulus np.abs(...) of complex eigenvalues",
-                )
-            array = array.real
-        return np.asarray(array, np.float64)
-    except (TypeError, ValueError):
-        raise failure(
-            task, case, expected, f"{got!r}, which is not a number or an array", hint
-        ) from None
-
-
-def _matches(got: np.ndarray, wanted, rtol: float, atol: float) -> bool:
-    wanted = np.asarray(wanted, np.float64)
-    return got.shape == wanted.shape and bool(np.allclose(got, wanted, rtol=rtol, atol=atol))
-
-
-def _likely(got: np.ndarray, mistakes: Mistakes, hint: str, rtol: float, atol: float) -> str:
-    return next((m for wrong, m in mistakes if _matches(got, wrong, rtol, atol)), hint)
-
-
-def _compare(
-    task: str,
-    case: str,
-    expected,
-    got,
-    mistakes: Mistakes,
-    hint: str,
-    rtol: float = 1e-4,
-    atol: float = 1e-6,
-):
-    """Fail with the likeliest mistake unless ``got`` matches ``expected``."""
-    expected = np.asarray(expected, np.float64)
-    got_array = _as_real_array(task, case, expected, got, hint)
-    if _matches(got_array, expected, rtol, atol):
-        return
-    likely = _likely(got_array, mistakes, hint, rtol, atol)
-    if got_array.shape != expected.shape:
-        shape = f"an array of shape {got_array.shape} (expected shape {expected.shape})"
-        raise failure(task, case, expected, f"{shape}: {got_array}", likely)
-    raise failure(task, case, expected, got_array, likely)
 
 
 def _pair(task: str, case: str, expected: tuple, got, hint: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +34,8 @@ def _pair(task: str, case: str, expected: tuple, got, hint: str) -> tuple[np.nda
             "`return theta_new, velocity_new`",
         )
     return (
-        _as_real_array(task, case, shown, got[0], hint),
-        _as_real_array(task, case, shown, got[1], hint),
+        as_array(task, case, shown, got[0], hint),
+        as_array(task, case, shown, got[1], hint),
     )
 
 
@@ -105,24 +50,24 @@ def _compare_pair(
     atol: float = 1e-6,
 ):
     theta, velocity = _pair(task, case, expected, got, hint)
-    if _matches(theta, expected[0], rtol, atol) and _matches(velocity, expected[1], rtol, atol):
+    if matches(theta, expected[0], rtol, atol) and matches(velocity, expected[1], rtol, atol):
         return
     shown = f"(theta = {np.asarray(expected[0])}, velocity = {np.asarray(expected[1])})"
     likely = next(
         (
             message
             for (wrong_theta, wrong_velocity), message in mistakes
-            if _matches(theta, wrong_theta, rtol, atol)
-            and _matches(velocity, wrong_velocity, rtol, atol)
+            if matches(theta, wrong_theta, rtol, atol)
+            and matches(velocity, wrong_velocity, rtol, atol)
         ),
         None,
     )
-    if likely is None and _matches(theta, expected[1], rtol, atol):
-        if _matches(velocity, expected[0], rtol, atol):
+    if likely is None and matches(theta, expected[1], rtol, atol):
+        if matches(velocity, expected[0], rtol, atol):
             likely = "return (theta, velocity) in that order"
-    if likely is None and _matches(theta, expected[0], rtol, atol):
+    if likely is None and matches(theta, expected[0], rtol, atol):
         likely = "theta is right, but the new velocity is not: " + hint
-    if likely is None and _matches(velocity, expected[1], rtol, atol):
+    if likely is None and matches(velocity, expected[1], rtol, atol):
         likely = "the new velocity is right, but theta is not: " + hint
     raise failure(task, case, shown, f"(theta = {theta}, velocity = {velocity})", likely or hint)
 
@@ -329,8 +274,8 @@ def check_heavy_ball_step(heavy_ball_step: Callable) -> bool:
         task, heavy_ball_step, objective, theta0, alpha, beta, 30, reference[-1], hint
     )
     case = f"{objective.name}: 30 steps from velocity 0, learning_rate = 1, beta = 0.8"
-    _compare(task, case + " (all iterates)", reference, thetas, [], hint)
-    _compare(task, case + " (final velocity)", velocity, final_velocity, [], hint)
+    compare(task, case + " (all iterates)", reference, thetas, hint)
+    compare(task, case + " (final velocity)", velocity, final_velocity, hint)
     return passed(task, count + 1)
 
 
@@ -394,7 +339,7 @@ def check_momentum_spectral_radius(momentum_spectral_radius: Callable) -> bool:
         ]
         case = f"learning_rate = {alpha:.4g}, beta = {beta:.4g}, lam = {lam:.4g} ({label})"
         got = call_student(task, momentum_spectral_radius, (alpha, beta, lam), case, expected, hint)
-        _compare(task, case, expected, got, mistakes, hint, rtol=1e-5, atol=1e-7)
+        compare(task, case, expected, got, hint, mistakes, rtol=1e-5, atol=1e-7)
     return passed(task, len(fixed))
 
 
@@ -456,11 +401,11 @@ def check_optimal_momentum_parameters(optimal_momentum_parameters: Callable) -> 
             )
         pair = np.array(
             [
-                _as_real_array(task, case, expected, got[0], hint),
-                _as_real_array(task, case, expected, got[1], hint),
+                as_array(task, case, expected, got[0], hint),
+                as_array(task, case, expected, got[1], hint),
             ]
         )
-        _compare(task, case, expected, pair, [(np.array(w), m) for w, m in mistakes], hint)
+        compare(task, case, expected, pair, hint, [(np.array(w), m) for w, m in mistakes])
         # the behaviour behind the numbers: every direction at rate (sqrt k - 1)/(sqrt k + 1)
         radii = [
             np.abs(np.linalg.eigvals(_iteration_matrix(pair[0], pair[1], lam))).max()
@@ -554,12 +499,11 @@ def check_nesterov_step(nesterov_step: Callable) -> bool:
         theta_new, velocity_new = _pair(task, case, (look_aheads[-1], "..."), got, hint)
         thetas.append(theta_new + alpha * eta * velocity_new)
         theta_j, velocity_j = jnp.asarray(theta_new), jnp.asarray(velocity_new)
-    _compare(
+    compare(
         task,
         case + " (look-ahead points theta + learning_rate * eta * velocity)",
         look_aheads,
         np.array(thetas),
-        [],
         hint,
     )
     print("  Your look-ahead points are the iterates of optim.nesterov, as the lecture claims.")
