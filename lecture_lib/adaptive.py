@@ -28,11 +28,11 @@ import numpy as np
 
 from lecture_lib import problems, validation
 from lecture_lib.data import minibatch_indices
+from lecture_lib.optim.adadelta import adadelta_with_epsilons
 from lecture_lib.optim.base import (
     GradientTransformation,
     apply_updates,
     checked_learning_rate,
-    learning_rate_at,
 )
 from lecture_lib.plots import contour, loss_curves
 from lecture_lib.problems import Problem
@@ -160,12 +160,6 @@ def rescaled(problem: Problem, scale) -> Problem:
     )
 
 
-class AdadeltaUnitsState(NamedTuple):
-    count: jax.Array
-    mean_square_grad: object  # E[g^2]_k
-    mean_square_step: object  # E[dx^2]_{k-1}
-
-
 def _positive_tree(name: str, value):
     leaves = jax.tree_util.tree_leaves(value)
     if not leaves:
@@ -175,13 +169,6 @@ def _positive_tree(name: str, value):
         if not np.all(np.isfinite(array) & (array > 0)):
             raise ValueError(f"{name} must be in (0, inf) in every entry, got {leaf!r}")
     return value
-
-
-def _like(value, grads):
-    """A scalar or array broadcast to every leaf, or a pytree matching ``grads`` leaf by leaf."""
-    if isinstance(value, int | float | np.ndarray | jax.Array):
-        return jax.tree_util.tree_map(lambda g: jnp.asarray(value, g.dtype), grads)
-    return jax.tree_util.tree_map(lambda g, e: jnp.asarray(e, g.dtype), grads, value)
 
 
 def adadelta_with_units(
@@ -212,35 +199,7 @@ def adadelta_with_units(
     rho = validation.in_interval("rho", rho, 0.0, 1.0)
     eps_step = _positive_tree("eps_step", eps_step)
     eps_grad = _positive_tree("eps_grad", eps_grad)
-    learning_rate = checked_learning_rate(learning_rate)
-
-    def init(params):
-        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-        return AdadeltaUnitsState(
-            count=jnp.zeros([], jnp.int32), mean_square_grad=zeros, mean_square_step=zeros
-        )
-
-    def update(grads, state, params=None):
-        del params
-        alpha = learning_rate_at(learning_rate, state.count)
-        mean_square_grad = jax.tree_util.tree_map(
-            lambda e, g: rho * e + (1 - rho) * g**2, state.mean_square_grad, grads
-        )
-        deltas = jax.tree_util.tree_map(
-            lambda g, eg, ex, e_step, e_grad: -jnp.sqrt(ex + e_step) / jnp.sqrt(eg + e_grad) * g,
-            grads,
-            mean_square_grad,
-            state.mean_square_step,
-            _like(eps_step, grads),
-            _like(eps_grad, grads),
-        )
-        mean_square_step = jax.tree_util.tree_map(
-            lambda e, d: rho * e + (1 - rho) * d**2, state.mean_square_step, deltas
-        )
-        updates = jax.tree_util.tree_map(lambda d: alpha * d, deltas)
-        return updates, AdadeltaUnitsState(state.count + 1, mean_square_grad, mean_square_step)
-
-    return GradientTransformation(init, update)
+    return adadelta_with_epsilons(rho, eps_step, eps_grad, checked_learning_rate(learning_rate))
 
 
 # --------------------------------------------------------------------------- bias correction

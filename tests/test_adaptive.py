@@ -4,23 +4,13 @@ import math
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import optax
 import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lecture_lib import adaptive, optim, problems, run  # noqa: E402
+from lecture_lib import adaptive, optim, problems, run
 
 KEY = jax.random.PRNGKey(0)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 # --------------------------------------------------------------------------- feed_gradients

@@ -1,15 +1,11 @@
 """Goh's momentum phase diagram and its explorer: colours follow theory.momentum_phase."""
 
 import jax
-import matplotlib
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgba
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-
-from lecture_lib import optim, plots, problems, run, theory, widgets  # noqa: E402
+from lecture_lib import optim, plots, problems, run, theory, widgets
 
 # (alpha*lambda, beta) well inside each region, and the phase theory gives there
 SAMPLES = [
@@ -22,12 +18,6 @@ SAMPLES = [
     (2.5, 0.1, "divergence"),
     (4.0, 0.5, "divergence"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def pixel_colour(ax, alpha_lambda, beta):

@@ -2,23 +2,13 @@
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lecture_lib import plots, problems, run, widgets  # noqa: E402
-from lecture_lib.optim import gd  # noqa: E402
+from lecture_lib import plots, problems, run, widgets
+from lecture_lib.optim import gd
 
 KEY = jax.random.PRNGKey(0)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def labelled(ax):

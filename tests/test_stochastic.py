@@ -5,24 +5,14 @@ import itertools
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lecture_lib import Problem, problems, run, stochastic  # noqa: E402
-from lecture_lib.data import minibatch_indices  # noqa: E402
-from lecture_lib.optim import chain, gd, momentum, polyak_average  # noqa: E402
+from lecture_lib import Problem, problems, run, stochastic
+from lecture_lib.data import minibatch_indices
+from lecture_lib.optim import chain, gd, momentum, polyak_average
 
 KEY = jax.random.PRNGKey(0)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
 
 
 def tiny_problem(num_examples=6, dim=3, seed=0):

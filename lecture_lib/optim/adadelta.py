@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lecture_lib import validation
 from lecture_lib.optim.base import GradientTransformation, checked_learning_rate, learning_rate_at
@@ -38,7 +39,21 @@ def adadelta(rho: float = 0.9, eps: float = 1e-6, learning_rate=1.0) -> Gradient
     """
     rho = validation.in_interval("rho", rho, 0.0, 1.0)
     eps = validation.positive("eps", eps)
-    learning_rate = checked_learning_rate(learning_rate)
+    return adadelta_with_epsilons(rho, eps, eps, checked_learning_rate(learning_rate))
+
+
+def adadelta_with_epsilons(rho: float, eps_step, eps_grad, learning_rate) -> GradientTransformation:
+    r"""Adadelta's rule with separate epsilons in the numerator (step units) and the
+    denominator (gradient units); arguments already checked.
+
+    Each epsilon is a number, an array broadcastable to every parameter leaf, or a pytree
+    like the parameters. :func:`adadelta` is the case eps_step = eps_grad.
+    """
+
+    def per_leaf(value, grads):
+        if isinstance(value, int | float | np.ndarray | jax.Array):
+            return jax.tree_util.tree_map(lambda g: jnp.asarray(value, g.dtype), grads)
+        return jax.tree_util.tree_map(lambda g, e: jnp.asarray(e, g.dtype), grads, value)
 
     def init(params):
         zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -53,10 +68,12 @@ def adadelta(rho: float = 0.9, eps: float = 1e-6, learning_rate=1.0) -> Gradient
             lambda e, g: rho * e + (1 - rho) * g**2, state.mean_square_grad, grads
         )
         deltas = jax.tree_util.tree_map(
-            lambda g, eg, ex: -jnp.sqrt(ex + eps) / jnp.sqrt(eg + eps) * g,
+            lambda g, eg, ex, e_step, e_grad: -jnp.sqrt(ex + e_step) / jnp.sqrt(eg + e_grad) * g,
             grads,
             mean_square_grad,
             state.mean_square_step,
+            per_leaf(eps_step, grads),
+            per_leaf(eps_grad, grads),
         )
         mean_square_step = jax.tree_util.tree_map(
             lambda e, d: rho * e + (1 - rho) * d**2, state.mean_square_step, deltas
