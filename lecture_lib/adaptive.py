@@ -391,10 +391,7 @@ def learning_rate_sweeps(
         raise ValueError(f"grids must be a non-empty {{name: (make, rates)}} dict, got {grids!r}")
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
-    steps = validation.positive_int("steps", steps)
-    record_every = validation.positive_int("record_every", record_every)
-    if steps % record_every:
-        raise ValueError(f"steps must be a multiple of record_every={record_every}, got {steps}")
+    steps, record_every = validation.steps_and_record_every(steps, record_every)
     checked = {}
     for name, entry in grids.items():
         if not (isinstance(entry, tuple | list) and len(entry) == 2 and callable(entry[0])):

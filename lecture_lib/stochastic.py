@@ -337,10 +337,7 @@ def _check_sweep(make_optimizer, problem, steps, keys, learning_rates, record_ev
         )
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
-    steps = validation.positive_int("steps", steps)
-    record_every = validation.positive_int("record_every", record_every)
-    if steps % record_every:
-        raise ValueError(f"steps must be a multiple of record_every={record_every}, got {steps}")
+    steps, record_every = validation.steps_and_record_every(steps, record_every)
     keys = jnp.asarray(keys)
     if keys.ndim != 2:
         raise ValueError(

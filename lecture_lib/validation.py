@@ -76,6 +76,15 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def steps_and_record_every(steps, record_every) -> tuple[int, int]:
+    """Check ``steps >= 1`` and ``record_every >= 1`` dividing it (a record every r steps)."""
+    steps = positive_int("steps", steps)
+    record_every = positive_int("record_every", record_every)
+    if steps % record_every:
+        raise ValueError(f"steps must be a multiple of record_every={record_every}, got {steps}")
+    return steps, record_every
+
+
 def learning_rate(value, name: str = "learning_rate") -> float | Callable:
     """A learning rate is a finite number > 0 or a schedule ``step -> rate``."""
     if callable(value):
