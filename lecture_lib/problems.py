@@ -35,6 +35,8 @@ class Problem:
       test_data: held-out ``(x, y)`` for data problems.
       predict: ``predict(params, x) -> outputs`` (model part of the loss).
       output_loss: ``output_loss(outputs, y) -> scalar`` mean loss, convex in outputs.
+      penalty: ``penalty(params) -> scalar`` regulariser, so that
+        ``loss(params, (x, y)) = output_loss(predict(params, x), y) + penalty(params)``.
       sample_targets: ``sample_targets(key, outputs) -> y`` drawn from the model's
         predictive distribution (what the true Fisher averages over).
       optimum: a known minimiser, if any.
@@ -53,6 +55,7 @@ class Problem:
     predict: Callable | None = None
     output_loss: Callable | None = None
     sample_targets: Callable | None = None
+    penalty: Callable | None = None
     optimum: Any = None
     optimal_loss: float | None = None
     hessian: Callable | None = None
@@ -280,9 +283,12 @@ def _supervised(
     l2: float,
     **known,
 ) -> Problem:
+    def penalty(params):
+        return l2 * _weight_penalty(params)
+
     def loss(params, batch):
         x, y = batch
-        return output_loss(predict(params, x), y) + l2 * _weight_penalty(params)
+        return output_loss(predict(params, x), y) + penalty(params)
 
     return Problem(
         name=name,
@@ -293,6 +299,7 @@ def _supervised(
         predict=predict,
         output_loss=output_loss,
         sample_targets=sample_targets,
+        penalty=penalty,
         **known,
     )
 
@@ -331,9 +338,11 @@ def linear_regression(l2: float = 1e-2, dataset: data_lib.Dataset | None = None)
     )
     ridge = np.diag(np.r_[0.0, np.full(x_train.shape[1], l2)])
     hessian_matrix = design.T @ design / design.shape[0] + ridge
-    solution = np.linalg.solve(
-        hessian_matrix, design.T @ np.asarray(y_train, np.float64) / design.shape[0]
-    )
+    # Least squares rather than solve: with l2 = 0 the constant pixels make the
+    # Hessian singular, and the minimum-norm minimiser is still a minimiser.
+    solution = np.linalg.lstsq(
+        hessian_matrix, design.T @ np.asarray(y_train, np.float64) / design.shape[0], rcond=None
+    )[0]
     optimum = {
         "b": jnp.asarray(solution[0], jnp.float32),
         "w": jnp.asarray(solution[1:], jnp.float32),
@@ -480,3 +489,106 @@ def accuracy(problem: Problem, params, split: str = "test") -> float:
     else:
         predicted = jnp.argmax(outputs, axis=-1)
     return float(jnp.mean(predicted == y))
+
+
+# --------------------------------------------------------------------------- line fit
+
+
+def line_fit(
+    num_examples: int = 100,
+    key: jax.Array | None = None,
+    slope: float = 1.0,
+    intercept: float = 0.0,
+    noise: float = 1.0,
+    x_mean: float = 2.0,
+    x_std: float = 1.0,
+    l2: float = 0.0,
+    start: Sequence[float] = (-2.0, 3.0),
+) -> Problem:
+    r"""Fit a line by least squares: a data problem with two parameters (slope, intercept).
+
+    The data are x_i ~ N(x_mean, x_std^2) and y_i = slope x_i + intercept + noise e_i
+    with e_i ~ N(0, 1). The model predicts z_i = theta_0 x_i + theta_1 from the flat
+    parameter vector theta = (slope, intercept), and the output loss is
+    ``squared_error``, the negative log-likelihood of a unit-variance Gaussian: the
+    model is well specified when ``noise == 1``. The regulariser is l2/2 theta_0^2 (the
+    intercept is not penalised).
+
+    Because the parameters are a vector of two, ``run`` records the iterates and
+    ``plots.contour`` draws the loss; ``loss(params)`` without a batch is the loss on
+    the full training set. The Fisher, the GGN and the Hessian are the same constant
+    matrix 1/m sum_i a_i a_i^T + diag(l2, 0) with a_i = (x_i, 1), so the minimiser,
+    h*, L and mu are known in closed form. With ``x_mean`` away from zero the slope
+    and the intercept are correlated and the valley is narrow: the setting of
+    Kunstner, Balles and Hennig (2019), figure 1.
+
+    Args:
+      num_examples: training examples >= 2 (a test set of the same size is drawn too).
+      key: PRNG key of the data (default ``PRNGKey(0)``).
+      slope, intercept: the true line. noise: standard deviation of the labels' noise, > 0.
+      x_mean, x_std: the inputs' mean and standard deviation (> 0).
+      l2: ridge penalty on the slope, >= 0.
+      start: where ``init`` starts, a pair (slope, intercept).
+    """
+    num_examples = validation.positive_int("num_examples", num_examples, minimum=2)
+    slope = validation.real("slope", slope)
+    intercept = validation.real("intercept", intercept)
+    noise = validation.positive("noise", noise)
+    x_mean = validation.real("x_mean", x_mean)
+    x_std = validation.positive("x_std", x_std)
+    l2 = validation.nonnegative("l2", l2)
+    theta_start = np.asarray(start, np.float64)
+    if theta_start.shape != (2,) or not np.all(np.isfinite(theta_start)):
+        raise ValueError(f"start must be a finite pair (slope, intercept), got {start!r}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    dtype = jnp.result_type(float)
+
+    def draw(draw_key):
+        x_key, e_key = jax.random.split(draw_key)
+        x = x_mean + x_std * np.asarray(jax.random.normal(x_key, (num_examples,)), np.float64)
+        e = np.asarray(jax.random.normal(e_key, (num_examples,)), np.float64)
+        return x, slope * x + intercept + noise * e
+
+    train_key, test_key = jax.random.split(key)
+    x_train, y_train = draw(train_key)
+    x_test, y_test = draw(test_key)
+
+    # Closed forms in float64 on the host, parameters in the order (slope, intercept).
+    design = np.stack([x_train, np.ones_like(x_train)], axis=1)
+    hessian_matrix = design.T @ design / num_examples + np.diag([l2, 0.0])
+    solution = np.linalg.solve(hessian_matrix, design.T @ y_train / num_examples)
+    residual = design @ solution - y_train
+    optimal_loss = 0.5 * np.mean(residual**2) + 0.5 * l2 * solution[0] ** 2
+    eigenvalues = np.linalg.eigvalsh(hessian_matrix)
+    train = (jnp.asarray(x_train, dtype), jnp.asarray(y_train, dtype))
+    test = (jnp.asarray(x_test, dtype), jnp.asarray(y_test, dtype))
+
+    def predict(params, x):
+        return params[0] * x + params[1]
+
+    def penalty(params):
+        return 0.5 * l2 * params[0] ** 2
+
+    def loss(params, batch=None):
+        x, y = train if batch is None else batch
+        return squared_error(predict(params, x), y) + penalty(params)
+
+    def sample_targets(key, outputs):
+        return outputs + jax.random.normal(key, outputs.shape, outputs.dtype)
+
+    return Problem(
+        name=f"line fit (slope {slope:g}, intercept {intercept:g}, noise {noise:g})",
+        loss=loss,
+        init=lambda key: jnp.asarray(theta_start, dtype),
+        data=train,
+        test_data=test,
+        predict=predict,
+        output_loss=squared_error,
+        sample_targets=sample_targets,
+        penalty=penalty,
+        optimum=jnp.asarray(solution, dtype),
+        optimal_loss=float(optimal_loss),
+        hessian=lambda params: jnp.asarray(hessian_matrix, jnp.asarray(params).dtype),
+        smoothness=float(eigenvalues.max()),
+        strong_convexity=float(eigenvalues.min()),
+    )

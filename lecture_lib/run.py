@@ -13,7 +13,7 @@ from jax.flatten_util import ravel_pytree
 from lecture_lib import validation
 from lecture_lib.data import minibatch_indices
 from lecture_lib.optim.averaging import PolyakState
-from lecture_lib.optim.base import GradientTransformation, apply_updates
+from lecture_lib.optim.base import GradientTransformation, SecondOrderMethod, apply_updates
 from lecture_lib.problems import Problem
 
 
@@ -31,6 +31,12 @@ class Trajectory:
       steps: the number of steps asked for.
       average_loss: for an optimizer wrapped in ``polyak_average``, the full-batch
         loss of the averaged iterate theta-bar_k at every step; else None.
+      info: for a ``SecondOrderMethod``, its per-step ``info`` (damping, reduction
+        ratio, step norm...), one array per key; else None. Entry k describes the step
+        from theta_k to theta_{k+1} (the values it used, and whether it was accepted),
+        so each array has ``len(loss) - 1`` entries: ``steps`` for a finite run, and
+        for a diverged one only the steps between finite iterates (the step that
+        produced the first non-finite iterate is dropped with it).
     """
 
     loss: np.ndarray
@@ -41,6 +47,7 @@ class Trajectory:
     diverged_at: int | None
     steps: int
     average_loss: np.ndarray | None = None
+    info: dict[str, np.ndarray] | None = None
 
     def gap(self, optimal_loss: float) -> np.ndarray:
         """h(theta_k) - h*."""
@@ -68,7 +75,7 @@ def global_norm(tree) -> jax.Array:
 
 
 def run(
-    optimizer: GradientTransformation,
+    optimizer: GradientTransformation | SecondOrderMethod,
     problem: Problem,
     steps: int,
     key: jax.Array,
@@ -78,7 +85,8 @@ def run(
     """Take ``steps`` optimizer steps on ``problem``; record loss and gradient norm.
 
     Args:
-      optimizer: a ``GradientTransformation`` (ours or optax's).
+      optimizer: a ``GradientTransformation`` (ours or optax's), or a
+        ``SecondOrderMethod`` built for this ``problem`` (Newton, trust region...).
       problem: the objective.
       steps: number of update steps, >= 1.
       key: PRNG key; split into the initialisation key and the minibatch key.
@@ -90,15 +98,24 @@ def run(
     with different batch sizes are compared on the same objective. When an iterate
     turns NaN or inf, the run freezes, and the trajectory stops at the last finite
     iterate with ``diverged=True``.
+
+    A ``SecondOrderMethod`` takes whole steps ``method.step(theta, state, batch, key)``
+    on the full batch ``problem.data`` (``None`` for analytic problems) or on the
+    minibatch ``(x[idx], y[idx])``, with a fresh key per step (``fold_in`` of the step
+    number into a key split off ``key``); its ``info`` is recorded in
+    ``Trajectory.info``.
     """
-    if not isinstance(optimizer, GradientTransformation) and not (
-        hasattr(optimizer, "init") and hasattr(optimizer, "update")
-    ):
-        raise ValueError(f"optimizer must be a GradientTransformation, got {optimizer!r}")
+    second_order = isinstance(optimizer, SecondOrderMethod)
+    if not second_order and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise ValueError(
+            f"optimizer must be a GradientTransformation or a SecondOrderMethod, got {optimizer!r}"
+        )
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
     steps = validation.positive_int("steps", steps)
     init_key, batch_key = jax.random.split(key)
+    # Split off the minibatch key, so that minibatches stay those of first-order runs.
+    method_key = jax.random.split(batch_key)[1]
     start = problem.init(init_key) if params is None else params
     flat_start, _ = ravel_pytree(start)
     record_iterates = flat_start.size == 2
@@ -124,28 +141,41 @@ def run(
     def average_loss(state):
         return problem.loss(state.average, full_batch) if averaging else jnp.zeros([])
 
-    def body(carry, batch_index):
+    def step_batch(batch_index):
+        if batch_size is None:
+            return full_batch
+        x, y = full_batch
+        return x[batch_index], y[batch_index]
+
+    def body(carry, xs):
+        step_number, batch_index = xs
         theta, state, last_finite, alive = carry
         loss, grads, grad_norm, finite = measure(theta)
         averaged = average_loss(state)
         alive = alive & finite
-        if batch_size is not None:
-            x, y = full_batch
-            grads = jax.grad(problem.loss)(theta, (x[batch_index], y[batch_index]))
-        updates, new_state = optimizer.update(grads, state, theta)
-        new_theta = apply_updates(theta, updates)
+        if second_order:
+            step_key = jax.random.fold_in(method_key, step_number)
+            new_theta, new_state, info = optimizer.step(
+                theta, state, step_batch(batch_index), step_key
+            )
+        else:
+            if batch_size is not None:
+                grads = jax.grad(problem.loss)(theta, step_batch(batch_index))
+            updates, new_state = optimizer.update(grads, state, theta)
+            new_theta = apply_updates(theta, updates)
+            info = {}
         keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
             lambda a, b: jnp.where(alive, a, b), new, old
         )
         last_finite = keep(theta, last_finite)
         iterate = ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0)
         record = (loss, grad_norm, iterate, averaged, alive)
-        return (keep(new_theta, theta), keep(new_state, state), last_finite, alive), record
+        return (keep(new_theta, theta), keep(new_state, state), last_finite, alive), (record, info)
 
     @jax.jit
     def scan(theta0, state0, xs):
         carry = (theta0, state0, theta0, jnp.array(True))
-        (theta, state, last_finite, alive), records = jax.lax.scan(body, carry, xs)
+        (theta, state, last_finite, alive), (records, infos) = jax.lax.scan(body, carry, xs)
         loss, _, grad_norm, finite = measure(theta)
         alive_end = alive & finite
         last_finite = jax.tree_util.tree_map(
@@ -154,12 +184,19 @@ def run(
         iterate = ravel_pytree(theta)[0] if record_iterates else jnp.zeros(0)
         final = (loss, grad_norm, iterate, average_loss(state), alive_end)
         records = jax.tree_util.tree_map(lambda r, f: jnp.concatenate([r, f[None]]), records, final)
-        return last_finite, records
+        return last_finite, records, infos
 
-    last_finite, (loss, grad_norm, iterates, averaged, alive) = scan(start, state_start, batch_xs)
+    step_numbers = jnp.arange(steps)
+    last_finite, records, infos = scan(start, state_start, (step_numbers, batch_xs))
+    loss, grad_norm, iterates, averaged, alive = records
     alive = np.asarray(alive)
     recorded = int(alive.sum())
     diverged = recorded < steps + 1
+    info = None
+    if second_order:
+        # Step k joins theta_k and theta_{k+1}: keep those between recorded iterates.
+        taken = max(recorded - 1, 0)
+        info = {name: np.asarray(values)[:taken] for name, values in infos.items()}
     return Trajectory(
         loss=np.asarray(loss)[:recorded],
         grad_norm=np.asarray(grad_norm)[:recorded],
@@ -169,18 +206,22 @@ def run(
         diverged_at=recorded if diverged else None,
         steps=steps,
         average_loss=np.asarray(averaged)[:recorded] if averaging else None,
+        info=info,
     )
 
 
 def compare(
-    optimizers: Mapping[str, GradientTransformation],
+    optimizers: Mapping[str, GradientTransformation | SecondOrderMethod],
     problem: Problem,
     steps: int,
     key: jax.Array,
     batch_size: int | None = None,
     params=None,
 ) -> dict[str, Trajectory]:
-    """Run several optimizers from the same start on the same minibatches."""
+    """Run several optimizers from the same start on the same minibatches.
+
+    Gradient transformations and second-order methods (built for ``problem``) mix freely.
+    """
     if not optimizers:
         raise ValueError("optimizers must name at least one optimizer, got an empty mapping")
     return {

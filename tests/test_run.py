@@ -121,3 +121,107 @@ def test_average_loss_is_the_loss_of_the_mean_iterate():
     expected = 0.5 * np.einsum("ki,ij,kj->k", means, a_matrix, means)
     np.testing.assert_allclose(trajectory.average_loss, expected, rtol=1e-10)
     assert run(gd(0.3), problem, 5, KEY).average_loss is None
+
+
+# --------------------------------------------------------------------------- second order
+
+
+@pytest.mark.usefixtures("x64")
+def test_a_second_order_method_records_its_info_step_by_step():
+    from lecture_lib.optim import damped_newton
+
+    problem = problems.quadratic([0.5, 4.0], angle=0.3)
+    trajectory = run(damped_newton(problem, 3.0), problem, 6, KEY)
+    assert set(trajectory.info) == {"damping", "reduction_ratio", "step_norm", "accepted"}
+    assert all(len(values) == 6 for values in trajectory.info.values())
+    # The model is exact on a quadratic: rho = 1 and lambda shrinks by 2/3 every step.
+    np.testing.assert_allclose(trajectory.info["damping"], 3.0 * (2 / 3) ** np.arange(6))
+    np.testing.assert_allclose(trajectory.info["reduction_ratio"], 1.0, atol=1e-8)
+    assert trajectory.info["accepted"].all()
+    # Entry k is the step from iterate k to iterate k + 1, which the oracle retraces.
+    a_matrix = np.asarray(problem.hessian(None))
+    for k in range(6):
+        theta = trajectory.iterates[k]
+        expected = theta - np.linalg.solve(
+            a_matrix + trajectory.info["damping"][k] * np.eye(2), a_matrix @ theta
+        )
+        np.testing.assert_allclose(trajectory.iterates[k + 1], expected, rtol=1e-10, atol=1e-14)
+        assert trajectory.info["step_norm"][k] == pytest.approx(np.linalg.norm(expected - theta))
+    assert run(gd(0.1), problem, 3, KEY).info is None
+
+
+def _probe_method():
+    """A SecondOrderMethod that stays put and reports what run handed it."""
+    from lecture_lib.optim import SecondOrderMethod
+
+    def init(params):
+        return jnp.zeros([], jnp.int32)
+
+    def step(params, state, batch, key):
+        x, y = batch
+        info = {
+            "count": state,
+            "label_sum": jnp.sum(y),
+            "batch_rows": jnp.asarray(x.shape[0]),
+            "draw": jax.random.uniform(key),
+        }
+        return params, state + 1, info
+
+    return SecondOrderMethod(init, step)
+
+
+def test_second_order_steps_get_the_minibatches_and_a_fresh_key_each():
+    problem = problems.linear_regression()
+    m, batch_size, steps = problem.num_examples, 32, 12
+    trajectory = run(_probe_method(), problem, steps, KEY, batch_size=batch_size)
+    np.testing.assert_array_equal(trajectory.info["count"], np.arange(steps))
+    indices = minibatch_indices(jax.random.split(KEY)[1], m, batch_size, steps)
+    y = np.asarray(problem.data[1])
+    np.testing.assert_allclose(trajectory.info["label_sum"], y[np.asarray(indices)].sum(axis=1))
+    assert len(np.unique(trajectory.info["draw"])) == steps
+    full = run(_probe_method(), problem, 3, KEY)
+    np.testing.assert_array_equal(full.info["batch_rows"], m)
+    np.testing.assert_allclose(full.info["label_sum"], y.sum(), rtol=1e-6)
+
+
+def test_an_exploding_newton_run_is_flagged_and_its_info_stops_with_it():
+    from lecture_lib.optim import damped_newton, newton
+
+    # h = sum sqrt(1 + x_i^2): Newton's step sends x to -x^3, which overflows from x = 2.
+    def loss(params, batch=None):
+        return jnp.sum(jnp.sqrt(1 + params**2))
+
+    problem = Problem(name="pseudo-Huber", loss=loss, init=lambda key: jnp.array([2.0, 0.0]))
+    trajectory = run(newton(problem), problem, 20, KEY)
+    assert trajectory.diverged and trajectory.diverged_at < 10
+    assert np.all(np.isfinite(trajectory.loss)) and np.all(np.isfinite(trajectory.iterates))
+    expected = [2.0]
+    while len(expected) < len(trajectory.loss):
+        expected.append(-(expected[-1] ** 3))
+    np.testing.assert_allclose(trajectory.iterates[:, 0], expected, rtol=1e-5)
+    assert all(len(v) == len(trajectory.loss) - 1 for v in trajectory.info.values())
+    assert all(np.all(np.isfinite(v)) for v in trajectory.info.values())
+    # Damping with rejection tames it: no divergence, and the minimum h = 2 at 0.
+    damped = run(damped_newton(problem, 1e-3), problem, 40, KEY)
+    assert not damped.diverged and damped.loss[-1] == pytest.approx(2.0, abs=1e-6)
+    assert not damped.info["accepted"][0]
+
+
+def test_compare_mixes_first_and_second_order_methods():
+    from lecture_lib.optim import newton, trust_region
+
+    problem = problems.quadratic([0.1, 1.0], angle=0.5)
+    results = compare(
+        {"gd": gd(1.0), "newton": newton(problem), "trust region": trust_region(problem, 0.3)},
+        problem,
+        10,
+        KEY,
+    )
+    np.testing.assert_array_equal(results["gd"].iterates[0], results["newton"].iterates[0])
+    assert results["newton"].loss[1] < 1e-10 < results["gd"].loss[-1]
+    assert results["gd"].info is None and "radius" in results["trust region"].info
+
+
+def test_run_rejects_what_is_not_an_optimizer():
+    with pytest.raises(ValueError, match="optimizer"):
+        run(object(), problems.saddle(), 3, KEY)

@@ -72,3 +72,18 @@ def learning_rate_at(learning_rate, count):
 def checked_learning_rate(learning_rate):
     """Validate a learning rate (finite number > 0, or a schedule) before any work."""
     return validation.learning_rate(learning_rate)
+
+
+class SecondOrderMethod(NamedTuple):
+    """A method that needs more than a gradient (Newton, trust regions, natural gradient...).
+
+    It is built for one ``Problem`` and exposes ``init(params) -> state`` and
+    ``step(params, state, batch, key) -> (params, state, info)``: one whole step,
+    which evaluates the loss, its gradient and a curvature matrix on ``batch``
+    (``None`` for analytic problems), and ``info`` a dict of scalar arrays with the
+    same keys at every step (damping, reduction ratio, step norm...). ``key`` is
+    fresh for every step, for methods that sample (a sampled Fisher).
+    """
+
+    init: Callable[[Any], Any]
+    step: Callable[..., tuple[Any, Any, dict]]
