@@ -69,3 +69,64 @@ def mlp_forward(params: list[dict], x: jax.Array, activation: str = "tanh") -> j
         x = sigma(x @ layer["w"] + layer["b"])
     last = params[-1]
     return x @ last["w"] + last["b"]
+
+
+# --------------------------------------------------------------------------- layer access
+
+
+def zero_perturbations(params: list[dict], num_examples: int, dtype=None) -> list[jax.Array]:
+    """Zeros shaped like every layer's pre-activations, (num_examples, fan_out) each."""
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    return [jnp.zeros((num_examples, layer["w"].shape[1]), dtype) for layer in params]
+
+
+def mlp_forward_with_layer_inputs(
+    params: list[dict],
+    x: jax.Array,
+    activation: str = "tanh",
+    perturbations: Sequence[jax.Array] | None = None,
+) -> tuple[jax.Array, list[jax.Array]]:
+    r"""Logits of the MLP and the input a_l of every dense layer (what K-FAC's A needs).
+
+    Layer l computes the pre-activation s_l = a_l W_l + b_l (+ e_l), with a_0 = x and
+    a_{l+1} = sigma(s_l); the last layer's s_l are the logits (same as ``mlp_forward``).
+    ``perturbations`` e_l, one (m, fan_out_l) array per layer, are added to the
+    pre-activations: at e_l = 0 they change nothing, but the gradient of a loss with
+    respect to e_l is the back-propagated output gradient g_l = dL/ds_l, row i being
+    example i's (what K-FAC's G needs). From them the parameter gradient follows as
+    dL/dW_l = a_l^T g_l = sum_i a_il g_il^T and dL/db_l = sum_i g_il.
+
+    Returns ``(logits, [a_0, ..., a_{L-1}])``.
+    """
+    sigma = activation_function(activation)
+    if perturbations is not None and len(perturbations) != len(params):
+        raise ValueError(
+            f"perturbations must hold one array per layer ({len(params)}), got {len(perturbations)}"
+        )
+    inputs = []
+    for index, layer in enumerate(params):
+        inputs.append(x)
+        s = x @ layer["w"] + layer["b"]
+        if perturbations is not None:
+            s = s + perturbations[index]
+        x = s if index == len(params) - 1 else sigma(s)
+    return x, inputs
+
+
+def mlp_backprop(params: list[dict], x: jax.Array, activation: str = "tanh"):
+    """One forward pass, and a backward pass to call with any output cotangent.
+
+    Returns ``(logits, layer_inputs, backward)``, where ``backward(cotangent)`` maps a
+    cotangent on the logits (shape (m, c), e.g. dL/dz of some loss L) to
+    ``(param_grads, layer_output_gradients)``: dL/dparams, and the list of
+    g_l = dL/ds_l, one (m, fan_out_l) array per layer. ``backward`` can be called (or
+    vmapped) with several cotangents and reuses the one forward pass.
+    """
+    dtype = jnp.result_type(x, *[leaf for layer in params for leaf in layer.values()])
+    perturbations = zero_perturbations(params, jnp.shape(x)[0], dtype)
+
+    def forward(p, e):
+        return mlp_forward_with_layer_inputs(p, x, activation, e)
+
+    logits, backward, inputs = jax.vjp(forward, params, perturbations, has_aux=True)
+    return logits, inputs, backward

@@ -314,3 +314,209 @@ def momentum_phase_diagram(
     ax.set_title(title or "phases of heavy ball along one eigendirection")
     ax.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.9)
     return ax
+
+
+# --------------------------------------------------------------------------- curvature matrices
+
+
+def matrix_heatmap(
+    matrix,
+    *,
+    blocks: Sequence[int] | None = None,
+    ax=None,
+    title: str | None = None,
+    dynamic_range: float = 1e4,
+    vmax: float | None = None,
+):
+    r"""A heat map of |M_ij| on a logarithmic colour scale, with optional block borders.
+
+    Curvature matrices span many orders of magnitude, so the colours show
+    log10 |M_ij| over ``dynamic_range`` decades below ``vmax`` (default: the largest
+    entry); exact zeros (outside a block-diagonal approximation's blocks) are white.
+    ``blocks`` lists the sizes of diagonal blocks (``natural_gradient.block_sizes``),
+    whose borders are drawn as lines.
+    """
+    from matplotlib.colors import LogNorm
+
+    from lecture_lib import validation
+
+    array = np.abs(np.asarray(matrix, np.float64))
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise ValueError(f"matrix must be a square matrix, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("matrix must be finite, got NaN or inf entries")
+    dynamic_range = validation.at_least("dynamic_range", dynamic_range, 1.0 + 1e-12)
+    top = array.max() if vmax is None else validation.positive("vmax", vmax)
+    if top <= 0:
+        raise ValueError("matrix must have a nonzero entry (or give vmax > 0)")
+    if blocks is not None:
+        blocks = [validation.positive_int(f"blocks[{i}]", b) for i, b in enumerate(blocks)]
+        if sum(blocks) != array.shape[0]:
+            raise ValueError(
+                f"blocks must add up to the matrix size {array.shape[0]}, got sum {sum(blocks)}"
+            )
+    ax = _axes(ax)
+    shown = np.ma.masked_where(array == 0, array)
+    image = ax.imshow(
+        shown,
+        norm=LogNorm(vmin=top / dynamic_range, vmax=top, clip=True),
+        cmap="magma_r",
+        interpolation="nearest",
+    )
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=r"$|M_{ij}|$")
+    if blocks is not None and len(blocks) > 1:
+        edges = np.cumsum(blocks)[:-1] - 0.5
+        for index, edge in enumerate(edges):
+            ax.axhline(
+                edge, color="tab:blue", lw=0.8, label="block borders" if index == 0 else None
+            )
+            ax.axvline(edge, color="tab:blue", lw=0.8)
+        ax.legend(loc="upper right", fontsize="small")
+    ax.set_xlabel("parameter index $j$")
+    ax.set_ylabel("parameter index $i$")
+    ax.set_title(title or "curvature matrix")
+    return ax
+
+
+def vector_field(
+    problem: Problem,
+    grid_x,
+    grid_y,
+    directions,
+    *,
+    paths: Mapping[str, np.ndarray] | None = None,
+    normalise: bool = True,
+    ax=None,
+    title: str | None = None,
+    label: str = "direction",
+):
+    r"""Arrows of a direction field over the loss contours of a 2-D problem, with paths.
+
+    ``grid_x``, ``grid_y`` (meshgrid layout) and ``directions`` (the grid's shape
+    plus a final axis of 2) come from ``natural_gradient.direction_field``. With
+    ``normalise`` every arrow has the same length, so the figure shows where each
+    method *points* (Kunstner et al., 2019, figure 1). ``paths`` maps names to
+    iterates of shape (k, 2), drawn as lines; the minimum is marked by ``contour``.
+    """
+    grid_x, grid_y = np.asarray(grid_x, np.float64), np.asarray(grid_y, np.float64)
+    directions = np.asarray(directions, np.float64)
+    if grid_x.ndim != 2 or grid_x.shape != grid_y.shape:
+        raise ValueError(
+            f"grid_x and grid_y must be 2-D arrays of the same shape, got {grid_x.shape} "
+            f"and {grid_y.shape}"
+        )
+    if directions.shape != grid_x.shape + (2,):
+        raise ValueError(
+            f"directions must have shape {grid_x.shape + (2,)} (the grid's shape, then 2), "
+            f"got {directions.shape}"
+        )
+    paths = {} if paths is None else paths
+    for name, path in paths.items():
+        if np.ndim(path) != 2 or np.shape(path)[1] != 2:
+            raise ValueError(f"paths[{name!r}] must have shape (k, 2), got {np.shape(path)}")
+    ax = _axes(ax)
+    xlim = (grid_x.min(), grid_x.max())
+    ylim = (grid_y.min(), grid_y.max())
+    contour(problem, None, xlim=xlim, ylim=ylim, equal_aspect=False, ax=ax, title=title)
+    u, v = directions[..., 0], directions[..., 1]
+    if normalise:
+        length = np.hypot(u, v)
+        length = np.where(length > 0, length, 1.0)
+        u, v = u / length, v / length
+    ax.quiver(grid_x, grid_y, u, v, color="0.35", angles="xy", pivot="mid", label=label)
+    for name, path in paths.items():
+        path = np.asarray(path, np.float64)
+        ax.plot(path[:, 0], path[:, 1], ".-", lw=1.5, markersize=3, label=name)
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+# --------------------------------------------------------------------------- Hessian spectra
+
+
+def spectral_density(
+    density,
+    *,
+    eigenvalues=None,
+    bins: int = 100,
+    log_scale: bool = True,
+    xlim: Sequence[float] | None = None,
+    ax=None,
+    title: str | None = None,
+):
+    r"""An eigenvalue density from stochastic Lanczos quadrature, over the exact histogram.
+
+    ``density`` comes from ``curvature.spectral_density``: its smoothed density is drawn
+    as a line, and its quadrature nodes (the Ritz values of the probes) as ticks at the
+    bottom. With ``eigenvalues`` (a dense ``numpy.linalg.eigvalsh``, where the matrix is
+    small enough) their histogram, normalised to a density, is drawn underneath. With
+    ``log_scale`` the density axis is logarithmic, cut at 1e-6 of its peak, so the few
+    outliers far from the bulk stay visible.
+    """
+    from lecture_lib import validation
+    from lecture_lib.spectrum import SpectralDensity
+
+    if not isinstance(density, SpectralDensity):
+        raise ValueError(
+            f"density must be a SpectralDensity from curvature.spectral_density, got {density!r}"
+        )
+    bins = validation.positive_int("bins", bins)
+    if not isinstance(log_scale, bool):
+        raise ValueError(f"log_scale must be True or False, got {log_scale!r}")
+    if eigenvalues is not None:
+        eigenvalues = np.asarray(eigenvalues, np.float64)
+        if eigenvalues.ndim != 1 or eigenvalues.size == 0:
+            raise ValueError(
+                f"eigenvalues must be a non-empty 1-D array, got shape {eigenvalues.shape}"
+            )
+        if not np.all(np.isfinite(eigenvalues)):
+            raise ValueError("eigenvalues must be finite (no NaN or inf)")
+    if xlim is not None:
+        xlim = tuple(validation.real(f"xlim[{i}]", value) for i, value in enumerate(xlim))
+        if len(xlim) != 2 or xlim[1] <= xlim[0]:
+            raise ValueError(f"xlim must be a pair (low, high) with low < high, got {xlim}")
+    ax = _axes(ax)
+    grid = np.asarray(density.grid, np.float64)
+    values = np.asarray(density.density, np.float64)
+    nodes = np.asarray(density.nodes, np.float64).ravel()
+    weights = np.asarray(density.weights, np.float64).ravel()
+    if eigenvalues is not None:
+        # each eigenvalue weighs 1/n: the histogram is the density of the whole spectrum,
+        # also when xlim shows only part of it
+        low, high = xlim if xlim is not None else (eigenvalues.min(), eigenvalues.max())
+        width = (high - low) / bins if high > low else 1.0
+        ax.hist(
+            eigenvalues,
+            bins=bins,
+            range=(low, high) if high > low else None,
+            weights=np.full(eigenvalues.size, 1.0 / (eigenvalues.size * width)),
+            color="tab:gray",
+            alpha=0.45,
+            label=f"exact eigenvalues (n = {eigenvalues.size}), histogram",
+        )
+    ax.plot(grid, values, color="tab:blue", lw=1.6, label="SLQ density (smoothed)")
+    peak = values.max()
+    bottom = peak * 1e-6 if log_scale else 0.0
+    shown = nodes[weights > 1e-12]
+    ax.plot(
+        shown,
+        np.full(shown.shape, bottom if log_scale else 0.0),
+        "|",
+        color="tab:orange",
+        markersize=12,
+        label=f"quadrature nodes ({density.nodes.shape[0]} probes)",
+    )
+    if log_scale:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom * 0.5, peak * 3)
+    else:
+        ax.set_ylim(bottom=0.0)
+    if xlim is not None:
+        ax.set_xlim(xlim)
+    ax.set_xlabel(r"eigenvalue $\lambda$")
+    ax.set_ylabel("density" + (" (log scale)" if log_scale else ""))
+    ax.set_title(title or "Hessian eigenvalue density")
+    ax.legend(loc="best", fontsize="small")
+    return ax

@@ -508,8 +508,9 @@ def line_fit(
     r"""Fit a line by least squares: a data problem with two parameters (slope, intercept).
 
     The data are x_i ~ N(x_mean, x_std^2) and y_i = slope x_i + intercept + noise e_i
-    with e_i ~ N(0, 1). The model predicts z_i = theta_0 x_i + theta_1 from the flat
-    parameter vector theta = (slope, intercept), and the output loss is
+    with e_i ~ N(0, 1), drawn by numpy's generator seeded with the key's bits. The
+    model predicts z_i = theta_0 x_i + theta_1 from the flat parameter vector
+    theta = (slope, intercept), and the output loss is
     ``squared_error``, the negative log-likelihood of a unit-variance Gaussian: the
     model is well specified when ``noise == 1``. The regulariser is l2/2 theta_0^2 (the
     intercept is not penalised).
@@ -542,16 +543,16 @@ def line_fit(
         raise ValueError(f"start must be a finite pair (slope, intercept), got {start!r}")
     key = jax.random.PRNGKey(0) if key is None else key
     dtype = jnp.result_type(float)
+    # numpy's generator seeded by the key's bits: the same data for the same key, without
+    # compiling JAX's random kernels for a hundred numbers
+    rng = np.random.default_rng([int(b) for b in np.asarray(jax.random.key_data(key)).ravel()])
 
-    def draw(draw_key):
-        x_key, e_key = jax.random.split(draw_key)
-        x = x_mean + x_std * np.asarray(jax.random.normal(x_key, (num_examples,)), np.float64)
-        e = np.asarray(jax.random.normal(e_key, (num_examples,)), np.float64)
-        return x, slope * x + intercept + noise * e
+    def draw():
+        x = x_mean + x_std * rng.standard_normal(num_examples)
+        return x, slope * x + intercept + noise * rng.standard_normal(num_examples)
 
-    train_key, test_key = jax.random.split(key)
-    x_train, y_train = draw(train_key)
-    x_test, y_test = draw(test_key)
+    x_train, y_train = draw()
+    x_test, y_test = draw()
 
     # Closed forms in float64 on the host, parameters in the order (slope, intercept).
     design = np.stack([x_train, np.ones_like(x_train)], axis=1)

@@ -19,7 +19,9 @@ from lecture_lib.optim.base import (
     learning_rate_at,
 )
 from lecture_lib.optim.gd import GDState, gd
+from lecture_lib.optim.kfac import KFACState, kfac, kfac_block, kfac_factors, kfac_matrix
 from lecture_lib.optim.momentum import MomentumState, momentum, nesterov
+from lecture_lib.optim.nero import NeroState, nero, nero_project
 from lecture_lib.optim.newton import (
     DampedState,
     HessianFreeState,
@@ -53,7 +55,9 @@ __all__ = [
     "GDState",
     "GradientTransformation",
     "HessianFreeState",
+    "KFACState",
     "MomentumState",
+    "NeroState",
     "PolyakState",
     "RMSpropState",
     "RpropState",
@@ -72,10 +76,16 @@ __all__ = [
     "gauss_newton",
     "gd",
     "hessian_free",
+    "kfac",
+    "kfac_block",
+    "kfac_factors",
+    "kfac_matrix",
     "learning_rate_at",
     "levenberg_marquardt",
     "momentum",
     "natural_gradient",
+    "nero",
+    "nero_project",
     "nesterov",
     "newton",
     "polyak_average",
