@@ -69,6 +69,7 @@ __all__ = [
     "lanczos",
     "output_curvature",
     "power_iteration",
+    "require_data_problem",
     "spectral_density",
     "spectrum",
 ]
@@ -91,12 +92,13 @@ def flatten(params) -> tuple[jax.Array, Callable]:
 # --------------------------------------------------------------------------- checks
 
 
-def _require_model(problem: Problem, matrix: str) -> None:
+def require_data_problem(problem: Problem, what: str) -> None:
+    """Raise unless ``problem`` is a data problem split into predict and output_loss."""
     if not isinstance(problem, Problem):
         raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
     if problem.predict is None or problem.output_loss is None:
         raise ValueError(
-            f"problem must be a data problem with predict and output_loss for the {matrix}; "
+            f"problem must be a data problem with predict and output_loss for {what}; "
             f"{problem.name!r} has none (use hvp / hessian for analytic problems)"
         )
 
@@ -158,6 +160,64 @@ def _example_loss(problem: Problem, output_shape: tuple) -> Callable:
     return loss
 
 
+def _sampled_labels(problem: Problem, outputs, key, num_samples: int) -> jax.Array:
+    """``num_samples`` label vectors y ~ p(y | z), shape (num_samples, m, ...)."""
+    return jax.vmap(lambda k: problem.sample_targets(k, outputs))(
+        jax.random.split(key, num_samples)
+    )
+
+
+def _rowwise_dot(a, b) -> jax.Array:
+    """<a_i, b_i> per example, broadcast back over each example's outputs."""
+    dots = jnp.sum((a * b).reshape(a.shape[0], -1), axis=1)
+    return dots.reshape((-1,) + (1,) * (a.ndim - 1))
+
+
+def _softmax_fisher_product(outputs, direction):
+    probabilities = jax.nn.softmax(outputs)
+    return probabilities * direction - probabilities * _rowwise_dot(probabilities, direction)
+
+
+def _bernoulli_fisher_product(outputs, direction):
+    probabilities = jax.nn.sigmoid(outputs)
+    return probabilities * (1 - probabilities) * direction
+
+
+# The Fisher of each label distribution in its natural parameters z, applied to u:
+# categorical (diag(p) - p p^T) u, Bernoulli sigma(1 - sigma) u, unit Gaussian u.
+_FISHER_PRODUCTS = {
+    problems_lib.softmax_cross_entropy: _softmax_fisher_product,
+    problems_lib.binary_cross_entropy: _bernoulli_fisher_product,
+    problems_lib.squared_error: lambda outputs, direction: direction,
+}
+
+
+def _output_curvature_product(problem, outputs, y, direction, matrix, key, num_samples):
+    """1/m B_i u_i for every example, without forming the (m, c, c) blocks of B.
+
+    The output loss is a mean over examples, so m times its gradient holds the
+    per-example gradients g_i = grad_z l(z_i, y_i).
+    """
+    num_examples = outputs.shape[0]
+
+    def example_gradients(labels):
+        return num_examples * jax.grad(lambda z: problem.output_loss(z, labels))(outputs)
+
+    def mean_outer_product(gradients):
+        return gradients * _rowwise_dot(gradients, direction) / num_examples
+
+    if matrix == "ggn":
+        mean_loss_gradient = jax.grad(lambda z: problem.output_loss(z, y))
+        return jax.jvp(mean_loss_gradient, (outputs,), (direction,))[1]
+    if matrix == "empirical_fisher":
+        return mean_outer_product(example_gradients(y))
+    if key is not None:
+        labels = _sampled_labels(problem, outputs, key, num_samples)
+        per_sample = jax.vmap(lambda sample: mean_outer_product(example_gradients(sample)))
+        return jnp.mean(per_sample(labels), axis=0)
+    return _FISHER_PRODUCTS[problem.output_loss](outputs, direction) / num_examples
+
+
 def output_curvature(
     problem: Problem,
     outputs: jax.Array,
@@ -187,9 +247,7 @@ def output_curvature(
         gradients = jax.vmap(output_gradient)(rows, y)
         return gradients[:, :, None] * gradients[:, None, :]
     if key is not None:
-        labels = jax.vmap(lambda k: problem.sample_targets(k, outputs))(
-            jax.random.split(key, num_samples)
-        )
+        labels = _sampled_labels(problem, outputs, key, num_samples)
         gradients = jax.vmap(jax.vmap(output_gradient), in_axes=(None, 0))(rows, labels)
         return jnp.einsum("smi,smj->mij", gradients, gradients) / num_samples
     if problem.output_loss is problems_lib.squared_error:
@@ -223,21 +281,25 @@ def _penalty_hvp(problem: Problem, params, vector):
 
 
 def _gauss_newton_vp(problem: Problem, params, batch, vector, matrix, key, num_samples):
-    """1/m J^T B J v + grad^2 r v, with B the output curvature: one linearisation of the model."""
+    """1/m J^T B J v + grad^2 r v, with B the output curvature: one linearisation of the model.
+
+    The dense matrices build B example by example (``output_curvature``); the products
+    apply it in closed form, which keeps each product within a few gradients' cost.
+    """
     _check_vector(params, vector)
     x, y = _check_batch(batch)
     outputs, model_jvp = jax.linearize(lambda p: problem.predict(p, x), params)
     model_vjp = jax.linear_transpose(model_jvp, params)
-    blocks = output_curvature(problem, outputs, y, matrix, key, num_samples)
-    output_direction = model_jvp(vector).reshape(blocks.shape[:2])
-    weighted = jnp.einsum("mij,mj->mi", blocks, output_direction) / outputs.shape[0]
-    (data_part,) = model_vjp(weighted.reshape(outputs.shape).astype(outputs.dtype))
+    weighted = _output_curvature_product(
+        problem, outputs, y, model_jvp(vector), matrix, key, num_samples
+    )
+    (data_part,) = model_vjp(weighted.astype(outputs.dtype))
     return jax.tree_util.tree_map(jnp.add, data_part, _penalty_hvp(problem, params, vector))
 
 
 def ggn_vp(problem: Problem, params, batch, vector):
     """G v = 1/m sum_i J_i^T grad_z^2 l_i J_i v + grad^2 r v (generalised Gauss-Newton)."""
-    _require_model(problem, "GGN")
+    require_data_problem(problem, "the GGN")
     return _gauss_newton_vp(problem, params, batch, vector, "ggn", None, 1)
 
 
@@ -248,14 +310,14 @@ def fisher_vp(problem: Problem, params, batch, vector, key=None, num_samples: in
     ``lecture_lib.problems``; with a ``key``, a Monte Carlo estimate from
     ``num_samples`` labels per example drawn by ``problem.sample_targets``.
     """
-    _require_model(problem, "Fisher")
+    require_data_problem(problem, "the Fisher")
     num_samples = _check_fisher_key(problem, key, num_samples)
     return _gauss_newton_vp(problem, params, batch, vector, "fisher", key, num_samples)
 
 
 def empirical_fisher_vp(problem: Problem, params, batch, vector):
     """EF v = 1/m sum_i g_i (g_i . v) + grad^2 r v, g_i example i's gradient at its own label."""
-    _require_model(problem, "empirical Fisher")
+    require_data_problem(problem, "the empirical Fisher")
     return _gauss_newton_vp(problem, params, batch, vector, "empirical_fisher", None, 1)
 
 
@@ -287,7 +349,7 @@ def flat_matvec(
     if matrix not in MATRICES:
         raise ValueError(f"matrix must be one of {MATRICES}, got {matrix!r}")
     if matrix != "hessian":
-        _require_model(problem, matrix)
+        require_data_problem(problem, f"the {matrix}")
     if matrix == "fisher":
         num_samples = _check_fisher_key(problem, key, num_samples)
     _, unflatten = flatten(params)
@@ -306,7 +368,7 @@ def hessian(problem: Problem, params, batch) -> jax.Array:
 
 def jacobian(problem: Problem, params, x) -> jax.Array:
     """dz/dtheta of the model's outputs, shape (m, c, n) (c = 1 for scalar outputs)."""
-    _require_model(problem, "Jacobian")
+    require_data_problem(problem, "the Jacobian")
     flat, unflatten = flatten(params)
     num_examples = jnp.shape(x)[0]
     jac = jax.jacfwd(lambda theta: problem.predict(unflatten(theta), x).reshape(num_examples, -1))
@@ -331,20 +393,20 @@ def _dense_gauss_newton(problem, params, batch, matrix, key=None, num_samples=1)
 
 def ggn(problem: Problem, params, batch) -> jax.Array:
     """The dense GGN 1/m sum_i J_i^T grad_z^2 l_i J_i + grad^2 r from explicit Jacobians."""
-    _require_model(problem, "GGN")
+    require_data_problem(problem, "the GGN")
     return _dense_gauss_newton(problem, params, batch, "ggn")
 
 
 def fisher(problem: Problem, params, batch, key=None, num_samples: int = 1) -> jax.Array:
     """The dense Fisher 1/m sum_i J_i^T E[g g^T] J_i + grad^2 r (exact, or sampled with ``key``)."""
-    _require_model(problem, "Fisher")
+    require_data_problem(problem, "the Fisher")
     num_samples = _check_fisher_key(problem, key, num_samples)
     return _dense_gauss_newton(problem, params, batch, "fisher", key, num_samples)
 
 
 def empirical_fisher(problem: Problem, params, batch) -> jax.Array:
     """The dense empirical Fisher 1/m sum_i g_i g_i^T + grad^2 r from per-example gradients."""
-    _require_model(problem, "empirical Fisher")
+    require_data_problem(problem, "the empirical Fisher")
     x, y = _check_batch(batch)
     flat, unflatten = flatten(params)
 

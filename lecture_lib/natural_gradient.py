@@ -39,21 +39,12 @@ import numpy as np
 
 from lecture_lib import curvature, validation
 from lecture_lib import problems as problems_lib
+from lecture_lib.curvature import require_data_problem
 from lecture_lib.problems import Problem
 
 PRECONDITIONERS = ("identity", "hessian", "ggn", "fisher", "empirical_fisher")
 
 # --------------------------------------------------------------------------- checks
-
-
-def _require_data_problem(problem: Problem, what: str) -> None:
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
-    if problem.predict is None or problem.output_loss is None:
-        raise ValueError(
-            f"problem must be a data problem with predict and output_loss for {what}; "
-            f"{problem.name!r} has none"
-        )
 
 
 def _square_matrix(name: str, matrix, size: int | None = None) -> np.ndarray:
@@ -97,7 +88,7 @@ def predictive_kl(problem: Problem, params, other_params, x) -> jax.Array:
     ``other_params`` at ``other_params = params`` is the Fisher (without the
     regulariser): KL(theta, theta + delta) = 1/2 delta^T F delta + O(|delta|^3).
     """
-    _require_data_problem(problem, "the predictive KL")
+    require_data_problem(problem, "the predictive KL")
     if jnp.ndim(x) == 0:
         raise ValueError(f"x must be a batch of inputs (leading axis: examples), got {x!r}")
     for name, tree in (("params", params), ("other_params", other_params)):
@@ -200,7 +191,7 @@ def _matrix_names(problem: Problem, names) -> tuple[str, ...]:
     if not names or any(name not in curvature.MATRICES for name in names):
         raise ValueError(f"names must be a non-empty subset of {curvature.MATRICES}, got {names}")
     if set(names) - {"hessian"}:
-        _require_data_problem(problem, "the GGN and the Fishers")
+        require_data_problem(problem, "the GGN and the Fishers")
     return names
 
 
@@ -370,7 +361,7 @@ def _check_preconditioner(problem: Problem, matrix: str, damping) -> float:
     if matrix not in PRECONDITIONERS:
         raise ValueError(f"matrix must be one of {PRECONDITIONERS}, got {matrix!r}")
     if matrix not in ("identity", "hessian"):
-        _require_data_problem(problem, f"the {matrix} preconditioner")
+        require_data_problem(problem, f"the {matrix} preconditioner")
     return validation.nonnegative("damping", damping)
 
 
@@ -519,7 +510,7 @@ def per_example_gradients(problem: Problem, params, batch=None) -> jax.Array:
     Without the regulariser, so that 1/m sum_i g_i g_i^T is the data part of the
     empirical Fisher and the mean of the rows is the data part of the gradient.
     """
-    _require_data_problem(problem, "per-example gradients")
+    require_data_problem(problem, "per-example gradients")
     x, y = _batch(problem, batch)
     if jnp.shape(x)[:1] != jnp.shape(y)[:1]:
         raise ValueError(
@@ -832,7 +823,7 @@ def line_fit_runs(
     steps = validation.positive_int("steps", steps)
     resolution = validation.positive_int("resolution", resolution, minimum=2)
     problem = line_fit_problem() if problem is None else problem
-    _require_data_problem(problem, "the line-fit figure")
+    require_data_problem(problem, "the line-fit figure")
     if curvature.flatten(problem.init(jax.random.PRNGKey(0)))[0].shape != (2,):
         raise ValueError(f"problem must have two parameters, {problem.name!r} has more")
     dampings = {name: 0.0 if m == "identity" else damping for name, m in LINE_FIT_METHODS.items()}
