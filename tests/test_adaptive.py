@@ -294,10 +294,13 @@ def test_compare_together_matches_run_including_divergence():
         alone = run(optimizer, bowl, 120, KEY)
         assert together[name].diverged == alone.diverged
         assert together[name].diverged_at == alone.diverged_at
-        np.testing.assert_allclose(together[name].loss, alone.loss, rtol=1e-5)
-        np.testing.assert_allclose(together[name].grad_norm, alone.grad_norm, rtol=1e-5)
-        np.testing.assert_allclose(together[name].iterates, alone.iterates, rtol=1e-5)
-        np.testing.assert_allclose(together[name].final_params, alone.final_params, rtol=1e-5)
+        # float32, vmapped against alone: XLA may order the sums differently (seen on jax
+        # 0.9.1, a relative 5e-5 on a loss of 1e-4 that Adam drives on towards 1e-8).
+        close = {"rtol": 1e-4, "atol": 1e-6}
+        np.testing.assert_allclose(together[name].loss, alone.loss, **close)
+        np.testing.assert_allclose(together[name].grad_norm, alone.grad_norm, **close)
+        np.testing.assert_allclose(together[name].iterates, alone.iterates, **close)
+        np.testing.assert_allclose(together[name].final_params, alone.final_params, **close)
     softmax = adaptive.compare_together({"gd": optim.gd(0.5)}, problems.softmax_regression(), 5)
     assert softmax["gd"].iterates is None and set(softmax["gd"].final_params) == {"b", "w"}
 

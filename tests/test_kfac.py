@@ -374,7 +374,15 @@ def test_levenberg_marquardt_rule_on_the_exact_ggn_model(
     x64, regularised_mlp, learning_rate, factor
 ):
     params, batch = _start(regularised_mlp), _batch(regularised_mlp)
-    method = kfac(regularised_mlp, learning_rate, 0.1, fisher="ggn")
+    # Adapting every step by omega = 2/3 is the lecture's rule (x 2/3, x 3/2).
+    method = kfac(
+        regularised_mlp,
+        learning_rate,
+        0.1,
+        fisher="ggn",
+        adaptation_interval=1,
+        adaptation_decay=2.0 / 3.0,
+    )
     state = method.init(params)
     new_params, new_state, info = method.step(params, state, batch, KEY)
     delta = _difference(new_params, params)
@@ -391,6 +399,47 @@ def test_levenberg_marquardt_rule_on_the_exact_ggn_model(
     assert float(info["step_norm"]) == pytest.approx(
         float(jnp.linalg.norm(curvature.flatten(delta)[0]))
     )
+
+
+def test_damping_adapts_every_interval_by_the_decay_to_that_power(x64, regularised_mlp):
+    params = _start(regularised_mlp)
+    method = kfac(regularised_mlp, 1e-3, 0.1, fisher="ggn", adaptation_interval=3)
+    state = method.init(params)
+    dampings, ratios = [], []
+    for index in range(6):
+        params, state, info = method.step(params, state, _batch(regularised_mlp, index), KEY)
+        dampings.append(float(state.damping))
+        ratios.append(float(info["reduction_ratio"]))
+    # A tiny step fits the quadratic model (rho > 3/4): lambda shrinks by 0.95^3 on steps 3, 6.
+    assert np.isnan(ratios[:2] + ratios[3:5]).all()
+    assert min(ratios[2], ratios[5]) > 0.75
+    omega = 0.95**3
+    np.testing.assert_allclose(
+        dampings, [0.1, 0.1, 0.1 * omega] * 1 + [0.1 * omega] * 2 + [0.1 * omega**2], rtol=1e-12
+    )
+
+
+def test_fixed_step_skips_the_model_and_takes_the_same_step(x64, regularised_mlp):
+    params, batch = _start(regularised_mlp), _batch(regularised_mlp)
+    taken = {}
+    for adapt in (True, False):
+        method = kfac(
+            regularised_mlp,
+            0.5,
+            0.1,
+            fisher="ggn",
+            momentum=0.5,
+            adapt=adapt,
+            adaptation_interval=1,
+        )
+        taken[adapt] = method.step(params, method.init(params), batch, KEY)
+    (fixed, fixed_state, fixed_info), (adapted, _, adapted_info) = taken[False], taken[True]
+    # Both steps use the initial lambda; only the adapted one evaluates the model (rho).
+    flat = lambda tree: np.asarray(curvature.flatten(tree)[0])  # noqa: E731
+    np.testing.assert_allclose(flat(fixed), flat(adapted), rtol=0, atol=1e-12)
+    assert np.isnan(float(fixed_info["reduction_ratio"]))
+    assert np.isfinite(float(adapted_info["reduction_ratio"]))
+    assert float(fixed_state.damping) == pytest.approx(0.1)
 
 
 def test_automatic_step_size_and_momentum_minimise_the_damped_model(x64, regularised_mlp):
@@ -452,6 +501,9 @@ def test_kfac_trains_the_digits_mlp_with_minibatches():
         ({"momentum": 1.0}, r"momentum must be in \[0.0, 1.0\)"),
         ({"momentum": "auto"}, "momentum='auto' needs learning_rate='auto'"),
         ({"adapt": "yes"}, "adapt must be True or False"),
+        ({"adaptation_interval": 0}, "adaptation_interval must be an integer >= 1"),
+        ({"adaptation_decay": 1.0}, r"adaptation_decay must be in \[0.0, 1.0\)"),
+        ({"adaptation_decay": 0.0}, r"adaptation_decay must be in \(0.0, 1.0\)"),
         ({"activation": "gelu"}, "activation must be one of"),
         ({"activation": "tanh"}, "does not reproduce problem.predict"),
     ],

@@ -48,19 +48,25 @@ extra damping, as in M&G (the biases, which are not penalised, get it too), whil
 quadratic model below uses the penalty's exact Hessian. With ``inverse_update_period``
 k > 1 the inverses use the lambda of the step that recomputed them.
 
-**Levenberg-Marquardt adaptation.** Every step compares the batch loss change with
-the change the quadratic model predicted,
+**Levenberg-Marquardt adaptation.** Every T1 = ``adaptation_interval`` steps (on
+steps T1, 2 T1, ...) the batch loss change is compared with the change the quadratic
+model predicted,
 
 .. math::  \rho = \frac{h(\theta + \delta) - h(\theta)}
                  {\nabla h^\top \delta + \tfrac12 \delta^\top (G_{\rm GGN} + \nabla^2 r)\, \delta},
 
 with the *exact* GGN of the batch, matrix-free (one linearisation of the model and a
-JVP per direction: the same matrix as ``curvature.ggn_vp``), as Martens & Grosse do
-(they check every T1 = 5 steps; here every step) and, as in ``newton``, without the
-damping lambda: rho judges the curvature, the damping makes up for it. lambda then
-follows ``newton.levenberg_marquardt`` (x 3/2 if rho < 1/4, x 2/3 if rho > 3/4).
+JVP per direction: the same matrix as ``curvature.ggn_vp``), as Martens & Grosse do,
+and, as in ``newton``, without the damping lambda: rho judges the curvature, the
+damping makes up for it. lambda then follows ``newton.levenberg_marquardt`` with
+M&G's factor omega = ``adaptation_decay`` ** T1: lambda x omega if rho > 3/4,
+lambda / omega if rho < 1/4 (M&G: T1 = 5, decay 19/20, so omega = 0.77). One rho
+from one minibatch is noisy: adapting every step by the lecture's 2/3 and 3/2
+(``adaptation_interval=1, adaptation_decay=2/3``) drives lambda down to its floor
+within tens of steps on the digits, after which the preconditioner is nearly singular.
 Steps are never rejected (with minibatches a bad step on one batch is not a reason to
-stop); ``info`` reports rho.
+stop); ``info`` reports rho on the adapting steps and NaN on the others. When nothing
+needs the model (no ``adapt``, no "auto") it is not computed at all, as in kfac-jax.
 
 **Step size and momentum.** With a number (or schedule) ``learning_rate`` alpha and
 ``momentum`` mu, the step is heavy ball on the preconditioned direction,
@@ -82,7 +88,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from lecture_lib import nn, validation
+from lecture_lib import nn, problems, validation
 from lecture_lib.optim.base import SecondOrderMethod, learning_rate_at
 from lecture_lib.optim.newton import levenberg_marquardt, reduction_ratio
 from lecture_lib.problems import Problem
@@ -296,7 +302,13 @@ def _output_cotangents(problem, logits, y, key, fisher) -> jax.Array:
     if fisher == "sampled":
         labels = jax.lax.stop_gradient(problem.sample_targets(key, logits))
         return jax.vmap(jax.grad(loss))(logits, labels)[None]
-    # ggn: B_i = C_i C_i^T by eigendecomposition; column k of C_i is cotangent k.
+    # ggn: B_i = C_i C_i^T; column k of C_i is cotangent k.
+    if problem.output_loss is problems.softmax_cross_entropy:
+        # diag(p) - p p^T = C C^T with C = (I - p 1^T) diag(sqrt p): column k is
+        # sqrt(p_k) (e_k - p), a closed form that spares a batch of eigendecompositions.
+        p = jax.nn.softmax(logits)
+        eye = jnp.eye(p.shape[1], dtype=p.dtype)
+        return jnp.sqrt(p).T[:, :, None] * (eye[:, None, :] - p[None])
     curvature = jax.vmap(jax.hessian(loss))(logits, y)
     eigenvalues, eigenvectors = jnp.linalg.eigh(curvature)
     roots = eigenvectors * jnp.sqrt(jnp.maximum(eigenvalues, 0.0))[:, None, :]
@@ -458,6 +470,8 @@ def kfac(
     inverse_update_period: int = 1,
     momentum=0.0,
     adapt: bool = True,
+    adaptation_interval: int = 5,
+    adaptation_decay: float = 0.95,
     activation: str | None = None,
 ) -> SecondOrderMethod:
     r"""K-FAC for an MLP (``problems.mlp``): block-diagonal Kronecker-factored natural gradient.
@@ -484,9 +498,12 @@ def kfac(
       momentum: mu in [0, 1) (heavy ball on the preconditioned direction), or "auto"
         (with ``learning_rate="auto"`` only: alpha and mu from the 2x2 quadratic model).
       adapt: adapt lambda by the Levenberg-Marquardt rule on rho.
+      adaptation_interval: T1 >= 1, adapt lambda every this many steps.
+      adaptation_decay: in (0, 1); lambda is multiplied or divided by its T1-th power.
       activation: the MLP's activation; inferred from ``problem.predict`` when None.
 
-    Info keys: ``damping`` (lambda used), ``reduction_ratio`` (rho), ``step_norm``
+    Info keys: ``damping`` (lambda used), ``reduction_ratio`` (rho on the steps that
+    adapt lambda, NaN on the others), ``step_norm``
     (||delta||), ``learning_rate`` (alpha used), ``momentum`` (mu used),
     ``inverses_updated``, ``batch_loss`` (h(theta_k) on the batch).
     """
@@ -513,6 +530,10 @@ def kfac(
         momentum = validation.in_interval("momentum", momentum, 0.0, 1.0)
     if not isinstance(adapt, bool):
         raise ValueError(f"adapt must be True or False, got {adapt!r}")
+    interval = validation.positive_int("adaptation_interval", adaptation_interval)
+    omega = validation.in_interval("adaptation_decay", adaptation_decay, 0.0, 1.0) ** interval
+    if omega == 0.0:
+        raise ValueError(f"adaptation_decay must be in (0.0, 1.0), got {adaptation_decay!r}")
     # lambda > 0 always: the softmax output layer's G is singular (its g's sum to zero).
     damping = validation.positive("damping", damping)
     fisher = _check_fisher(fisher, problem=problem)
@@ -564,23 +585,39 @@ def kfac(
         # delta = alpha Delta + mu delta_{k-1}; model q(delta) = g.delta + 1/2 delta.M.delta.
         vectors = [direction, state.velocity] if uses_velocity else [direction]
         flat = [ravel_pytree(v)[0] for v in vectors]
-        flat_grads = ravel_pytree(grads)[0]
-        linear = jnp.stack([flat_grads @ v for v in flat])
-        gram = _curvature_gram(problem, params, x, y, vectors)
+
+        def model_terms():
+            flat_grads = ravel_pytree(grads)[0]
+            linear = jnp.stack([flat_grads @ v for v in flat])
+            return linear, _curvature_gram(problem, params, x, y, vectors)
+
+        terms = model_terms() if auto_rate else None
         if auto_rate:
+            linear, gram = terms
             overlaps = jnp.stack([jnp.stack([u @ v for v in flat]) for u in flat])
             alpha, mu = _model_coefficients(linear, gram + state.damping * overlaps)
         else:
             alpha = jnp.asarray(learning_rate_at(learning_rate, state.count), loss.dtype)
             mu = jnp.asarray(momentum, loss.dtype)
-        coefficients = jnp.stack([alpha, mu])[: len(vectors)]
-        predicted = coefficients @ linear + 0.5 * coefficients @ gram @ coefficients
         delta = jax.tree_util.tree_map(lambda d, v: alpha * d + mu * v, direction, state.velocity)
         candidate = jax.tree_util.tree_map(jnp.add, params, delta)
-        ratio = reduction_ratio(problem.loss(candidate, batch) - loss, predicted)
-        new_damping = (
-            levenberg_marquardt(state.damping, ratio, floor, ceiling) if adapt else state.damping
-        )
+
+        def measured_ratio():
+            linear, gram = terms if auto_rate else model_terms()
+            coefficients = jnp.stack([alpha, mu])[: len(vectors)]
+            predicted = coefficients @ linear + 0.5 * coefficients @ gram @ coefficients
+            return reduction_ratio(problem.loss(candidate, batch) - loss, predicted)
+
+        def not_measured():
+            return jnp.asarray(jnp.nan, loss.dtype)
+
+        new_damping = state.damping
+        ratio = not_measured()
+        if adapt:
+            adapting = count % interval == 0
+            ratio = _cond(adapting, measured_ratio, not_measured)
+            adapted = levenberg_marquardt(state.damping, ratio, floor, ceiling, omega, 1 / omega)
+            new_damping = jnp.where(adapting, adapted, state.damping)
         info = {
             "damping": state.damping,
             "reduction_ratio": ratio,

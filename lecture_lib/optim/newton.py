@@ -89,14 +89,17 @@ def reduction_ratio(actual, predicted) -> jax.Array:
     return jnp.where(jnp.isnan(actual), -jnp.inf, ratio)
 
 
-def levenberg_marquardt(damping, ratio, floor: float = 0.0, ceiling: float = jnp.inf):
+def levenberg_marquardt(
+    damping, ratio, floor: float = 0.0, ceiling: float = jnp.inf, shrink=SHRINK, grow=GROW
+):
     r"""The Levenberg-Marquardt rule: lambda *= 3/2 if rho < 1/4, lambda *= 2/3 if rho > 3/4.
 
     Written with ``rho >= 1/4`` so that a NaN ratio counts as a failure and grows
-    lambda. The result is clipped to [floor, ceiling].
+    lambda. The result is clipped to [floor, ceiling]. ``shrink`` and ``grow`` replace
+    2/3 and 3/2 (K-FAC uses omega and 1/omega).
     """
-    damping = jnp.where(ratio > 0.75, damping * SHRINK, damping)
-    damping = jnp.where(ratio >= 0.25, damping, damping * GROW)
+    damping = jnp.where(ratio > 0.75, damping * shrink, damping)
+    damping = jnp.where(ratio >= 0.25, damping, damping * grow)
     return jnp.clip(damping, floor, ceiling)
 
 
