@@ -160,7 +160,7 @@ def test_a_looping_notebook_times_out_and_its_kernel_is_killed(tmp_path):
         assert row.message == (
             f"timed out after {LOOP_TIMEOUT} s while running cell 14 ('step = 1.0')"
         )
-        assert LOOP_TIMEOUT <= row.seconds <= elapsed
+        assert LOOP_TIMEOUT <= row.seconds <= elapsed + 0.05  # rows round to 0.1 s
     # The loop is cut at the timeout: what remains is kernel start-up and shutdown.
     assert elapsed < LOOP_TIMEOUT + 60
     assert child_processes() <= before, "the looping kernel is still running"
