@@ -593,3 +593,138 @@ def line_fit(
         smoothness=float(eigenvalues.max()),
         strong_convexity=float(eigenvalues.min()),
     )
+
+
+# --------------------------------------------------------------------------- deep linear chain
+
+CHAIN_LOSSES = ("squared_error", "linear")
+
+
+def _chain_start(start, depth: int, width: int | None) -> list[np.ndarray]:
+    shape = () if width is None else (width, width)
+    if len(start) != depth:
+        raise ValueError(f"start must hold depth={depth} layers, got {len(start)}")
+    layers = []
+    for index, layer in enumerate(start):
+        array = np.asarray(layer, np.float64)
+        if array.shape != shape or not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"start[{index}] must be a finite array of shape {shape}, got {layer!r}"
+            )
+        layers.append(array)
+    return layers
+
+
+def deep_linear_chain(
+    depth: int = 4,
+    width: int | None = None,
+    num_examples: int = 32,
+    key: jax.Array | None = None,
+    target=None,
+    loss: str = "squared_error",
+    init_scale: float = 1.0,
+    start: Sequence | None = None,
+) -> Problem:
+    r"""A deep linear network: a product of L layers, z = w_L ... w_2 w_1 x.
+
+    With scalar layers (``width=None``) the output of input x is
+    :math:`z = (\prod_l w_l)\, x`, the lecture's "network as a product of scalars". With
+    matrix layers of shape (width, width), in the MLP's row convention (a row x_i, a
+    layer maps a to a W_l, neuron j of W_l is its column j),
+
+    .. math::  z_i = x_i W_1 W_2 \cdots W_L .
+
+    The params are a list of the L layers (arrays of shape () or (width, width)). The
+    inputs x_i ~ N(0, I) are drawn by numpy's generator seeded with the key's bits,
+    and the targets are y_i = x_i T for the ``target`` map T (a number for scalar
+    layers, a (width, width) matrix otherwise; default 1 or the identity). Losses:
+
+    * ``"squared_error"``: :math:`h = \frac{1}{2m}\sum_i \|z_i - y_i\|^2`. The product
+      can be any matrix, so h* = 0 (``optimal_loss``) at every factorisation of T, for
+      example :math:`W_1 = T, W_{l>1} = I`: the product has a gauge freedom, a
+      rescaling :math:`W_l \to c W_l`, :math:`W_{l+1} \to W_{l+1}/c` changes no output.
+    * ``"linear"``: :math:`h = -\frac1m \sum_i y_i \cdot z_i`, linear in the output, so
+      that the gradient with respect to a layer is a product of all the others:
+      :math:`\partial h / \partial W_l = -\frac1m (x W_{<l})^\top (y W_{>l}^\top)`,
+      for scalars :math:`-\overline{xy}\prod_{k \ne l} w_k`. Unbounded below.
+
+    Args:
+      depth: the number of layers L >= 1.
+      width: None for scalar layers, or the layers' size >= 1.
+      num_examples: training examples >= 1 (a test set of the same size is drawn too).
+      key: PRNG key of the data (default ``PRNGKey(0)``); ``init`` draws from its own key.
+      target: the map T (default 1, or the identity matrix).
+      loss: ``"squared_error"`` or ``"linear"``.
+      init_scale: > 0; ``init(key)`` draws every entry from N(0, init_scale^2 / width)
+        (N(0, init_scale^2) for scalar layers).
+      start: a fixed start, a sequence of L layers; ``init`` then returns it for every key.
+    """
+    depth = validation.positive_int("depth", depth)
+    if width is not None:
+        width = validation.positive_int("width", width)
+    num_examples = validation.positive_int("num_examples", num_examples)
+    if loss not in CHAIN_LOSSES:
+        raise ValueError(f"loss must be one of {CHAIN_LOSSES}, got {loss!r}")
+    init_scale = validation.positive("init_scale", init_scale)
+    dim = 1 if width is None else width
+    if target is None:
+        target_map = np.eye(dim)
+    else:
+        target_map = np.asarray(target, np.float64)
+        wanted = () if width is None else (width, width)
+        if target_map.shape != wanted or not np.all(np.isfinite(target_map)):
+            raise ValueError(f"target must be a finite array of shape {wanted}, got {target!r}")
+        target_map = target_map.reshape(dim, dim)
+    start_layers = None if start is None else _chain_start(start, depth, width)
+    key = jax.random.PRNGKey(0) if key is None else key
+    dtype = jnp.result_type(float)
+    # numpy's generator seeded by the key's bits: no JAX random kernels to compile
+    rng = np.random.default_rng([int(b) for b in np.asarray(jax.random.key_data(key)).ravel()])
+
+    def draw():
+        x = rng.standard_normal((num_examples, dim))
+        y = x @ target_map
+        if width is None:
+            return jnp.asarray(x[:, 0], dtype), jnp.asarray(y[:, 0], dtype)
+        return jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+
+    train, test = draw(), draw()
+
+    def predict(params, x):
+        if width is None:
+            return math.prod(params) * x
+        for layer in params:
+            x = x @ layer
+        return x
+
+    def squared_error_sum(outputs, y):
+        return 0.5 * jnp.sum((outputs - y) ** 2) / outputs.shape[0]
+
+    def negative_correlation(outputs, y):
+        return -jnp.sum(outputs * y) / outputs.shape[0]
+
+    output_loss = squared_error_sum if loss == "squared_error" else negative_correlation
+
+    def sample_targets(key, outputs):
+        return outputs + jax.random.normal(key, outputs.shape, outputs.dtype)
+
+    def init(init_key):
+        if start_layers is not None:
+            return [jnp.asarray(layer, dtype) for layer in start_layers]
+        shape = () if width is None else (width, width)
+        keys = jax.random.split(init_key, depth)
+        std = init_scale / math.sqrt(dim)
+        return [std * jax.random.normal(k, shape, dtype) for k in keys]
+
+    layers = "scalar" if width is None else f"{width}x{width}"
+    return _supervised(
+        f"deep linear chain ({depth} {layers} layers, {loss.replace('_', ' ')})",
+        predict,
+        output_loss,
+        sample_targets if loss == "squared_error" else None,
+        init,
+        train,
+        test,
+        0.0,
+        optimal_loss=0.0 if loss == "squared_error" else None,
+    )
