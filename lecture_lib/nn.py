@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -42,8 +43,14 @@ def init_std(scheme: str, fan_in: int, fan_out: int, naive_std: float = 0.01) ->
     raise ValueError(f"init_scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
 
 
-def mlp_init(key: jax.Array, layer_sizes: Sequence[int], init_scheme: str = "he") -> list[dict]:
-    """Gaussian weights with the scheme's standard deviation, zero biases."""
+def mlp_init(
+    key: jax.Array, layer_sizes: Sequence[int], init_scheme: str = "he", naive_std: float = 0.01
+) -> list[dict]:
+    """Gaussian weights with the scheme's standard deviation, zero biases.
+
+    ``naive_std`` is the standard deviation of the "naive" scheme (ignored by the others).
+    """
+    naive_std = validation.positive("naive_std", naive_std)
     if len(layer_sizes) < 2:
         raise ValueError(f"layer_sizes must have at least 2 entries, got {list(layer_sizes)}")
     for index, size in enumerate(layer_sizes):
@@ -52,7 +59,7 @@ def mlp_init(key: jax.Array, layer_sizes: Sequence[int], init_scheme: str = "he"
     keys = jax.random.split(key, len(layer_sizes) - 1)
     layers = []
     for layer_key, fan_in, fan_out in zip(keys, layer_sizes[:-1], layer_sizes[1:], strict=True):
-        std = init_std(init_scheme, fan_in, fan_out)
+        std = init_std(init_scheme, fan_in, fan_out, naive_std)
         layers.append(
             {
                 "w": std * jax.random.normal(layer_key, (fan_in, fan_out)),
@@ -130,3 +137,176 @@ def mlp_backprop(params: list[dict], x: jax.Array, activation: str = "tanh"):
 
     logits, backward, inputs = jax.vjp(forward, params, perturbations, has_aux=True)
     return logits, inputs, backward
+
+
+# --------------------------------------------------------------------------- normalization
+
+NORMALIZATIONS = ("none", "batch", "layer")
+
+
+class BatchNormState(NamedTuple):
+    """Running averages of a batch-norm layer's per-feature mean and variance."""
+
+    mean: jax.Array
+    var: jax.Array
+
+
+def normalization_params(num_features: int) -> dict:
+    """A normalization layer's learnable gain gamma = 1 and bias beta = 0, per feature."""
+    num_features = validation.positive_int("num_features", num_features)
+    return {"gain": jnp.ones((num_features,)), "bias": jnp.zeros((num_features,))}
+
+
+def batch_norm_state(num_features: int) -> BatchNormState:
+    """Running mean 0 and running variance 1: eval mode starts as the identity map."""
+    num_features = validation.positive_int("num_features", num_features)
+    return BatchNormState(mean=jnp.zeros((num_features,)), var=jnp.ones((num_features,)))
+
+
+def _check_features(name: str, x, params: dict, minimum_rows: int) -> None:
+    if jnp.ndim(x) != 2 or jnp.shape(x)[0] < minimum_rows:
+        raise ValueError(
+            f"{name} must be a 2-D array (examples, features) with at least {minimum_rows} "
+            f"rows, got shape {jnp.shape(x)}"
+        )
+    for key in ("gain", "bias"):
+        if jnp.shape(params[key]) != (jnp.shape(x)[1],):
+            raise ValueError(
+                f"params[{key!r}] must have shape ({jnp.shape(x)[1]},) to match the features "
+                f"of {name}, got {jnp.shape(params[key])}"
+            )
+
+
+def batch_norm(
+    params: dict,
+    state: BatchNormState,
+    x: jax.Array,
+    train: bool,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+) -> tuple[jax.Array, BatchNormState]:
+    r"""Batch normalization (Ioffe and Szegedy, 2015) of x, shape (m, features).
+
+    Train mode normalizes every feature with the statistics of the batch,
+
+    .. math::  \mu_B = \frac1m\sum_i x_i, \quad \sigma_B^2 = \frac1m\sum_i (x_i - \mu_B)^2,
+               \quad y_i = \gamma\,\frac{x_i - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} + \beta,
+
+    and updates the running averages with the unbiased batch variance (as the paper's
+    inference network and PyTorch do):
+    :math:`\bar\mu \leftarrow \rho\,\bar\mu + (1-\rho)\,\mu_B`,
+    :math:`\bar\sigma^2 \leftarrow \rho\,\bar\sigma^2 + (1-\rho)\,\frac{m}{m-1}\sigma_B^2`
+    (:math:`\rho` = ``momentum``). Eval mode uses the running averages instead,
+    :math:`y = \gamma (x - \bar\mu) / \sqrt{\bar\sigma^2 + \epsilon} + \beta`: a fixed
+    affine map per feature, the same for every batch, and leaves the state unchanged.
+
+    Returns ``(y, new_state)``.
+    """
+    if not isinstance(train, bool):
+        raise ValueError(f"train must be True or False, got {train!r}")
+    momentum = validation.in_interval("momentum", momentum, 0.0, 1.0)
+    eps = validation.positive("eps", eps)
+    _check_features("x", x, params, 2 if train else 1)
+    if jnp.shape(state.mean) != (jnp.shape(x)[1],) or jnp.shape(state.var) != (jnp.shape(x)[1],):
+        raise ValueError(
+            f"state must hold a mean and a var of shape ({jnp.shape(x)[1]},), got "
+            f"{jnp.shape(state.mean)} and {jnp.shape(state.var)}"
+        )
+    if train:
+        m = x.shape[0]
+        mean = jnp.mean(x, axis=0)
+        var = jnp.mean((x - mean) ** 2, axis=0)
+        new_state = BatchNormState(
+            mean=momentum * state.mean + (1 - momentum) * mean,
+            var=momentum * state.var + (1 - momentum) * var * m / (m - 1),
+        )
+    else:
+        mean, var, new_state = state.mean, state.var, state
+    y = params["gain"] * (x - mean) / jnp.sqrt(var + eps) + params["bias"]
+    return y, new_state
+
+
+def layer_norm(params: dict, x: jax.Array, eps: float = 1e-5) -> jax.Array:
+    r"""Layer normalization (Ba, Kiros and Hinton, 2016): each example over its own features.
+
+    .. math::  \mu_i = \frac1n\sum_j x_{ij}, \quad \sigma_i^2 = \frac1n\sum_j (x_{ij} - \mu_i)^2,
+               \quad y_{ij} = \gamma_j\,\frac{x_{ij} - \mu_i}{\sqrt{\sigma_i^2 + \epsilon}}
+               + \beta_j .
+
+    No batch statistics, so train and eval mode are the same and an example's output does
+    not depend on the rest of its batch.
+    """
+    eps = validation.positive("eps", eps)
+    _check_features("x", x, params, 1)
+    if x.shape[1] < 2:
+        raise ValueError(f"x must have at least 2 features to normalize over, got {x.shape[1]}")
+    mean = jnp.mean(x, axis=1, keepdims=True)
+    var = jnp.mean((x - mean) ** 2, axis=1, keepdims=True)
+    return params["gain"] * (x - mean) / jnp.sqrt(var + eps) + params["bias"]
+
+
+def normalized_mlp_init(
+    key: jax.Array,
+    layer_sizes: Sequence[int],
+    init_scheme: str = "he",
+    normalization: str = "batch",
+    naive_std: float = 0.01,
+) -> tuple[dict, tuple[BatchNormState, ...]]:
+    """Parameters and state of an MLP with a normalization layer after every hidden dense layer.
+
+    Returns ``(params, state)``: params ``{"dense": mlp_init(...), "norm": [gain/bias per
+    hidden layer]}`` (``"norm"`` empty without normalization), and a ``BatchNormState`` per
+    hidden layer for batch norm (an empty tuple otherwise).
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    dense = mlp_init(key, layer_sizes, init_scheme, naive_std)
+    hidden = list(layer_sizes[1:-1])
+    norm = [] if normalization == "none" else [normalization_params(n) for n in hidden]
+    state = tuple(batch_norm_state(n) for n in hidden) if normalization == "batch" else ()
+    return {"dense": dense, "norm": norm}, state
+
+
+def normalized_mlp_forward(
+    params: dict,
+    state: tuple[BatchNormState, ...],
+    x: jax.Array,
+    activation: str = "relu",
+    normalization: str = "batch",
+    train: bool = True,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+) -> tuple[jax.Array, tuple[BatchNormState, ...]]:
+    """Logits of an MLP with dense -> normalization -> activation in every hidden layer.
+
+    As in Ioffe and Szegedy, the normalization sits between the dense map and the
+    nonlinearity. ``normalization="none"`` is :func:`mlp_forward`. ``train`` selects batch
+    norm's mode (batch statistics, or running averages); it is ignored by layer norm.
+    Returns ``(logits, new_state)``, the state updated by train-mode batch norm.
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    sigma = activation_function(activation)
+    dense, norm = params["dense"], params["norm"]
+    hidden = len(dense) - 1
+    if len(norm) != (0 if normalization == "none" else hidden):
+        raise ValueError(
+            f"params['norm'] must hold one gain/bias per hidden layer for {normalization!r}, "
+            f"got {len(norm)} for {hidden} hidden layers"
+        )
+    if len(state) != (hidden if normalization == "batch" else 0):
+        raise ValueError(
+            f"state must hold one BatchNormState per hidden layer for {normalization!r}, "
+            f"got {len(state)}"
+        )
+    new_state = []
+    for index, layer in enumerate(dense[:-1]):
+        s = x @ layer["w"] + layer["b"]
+        if normalization == "batch":
+            s, layer_state = batch_norm(norm[index], state[index], s, train, momentum, eps)
+            new_state.append(layer_state)
+        elif normalization == "layer":
+            s = layer_norm(norm[index], s, eps)
+        x = sigma(s)
+    last = dense[-1]
+    return x @ last["w"] + last["b"], tuple(new_state)
