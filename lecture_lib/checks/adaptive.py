@@ -15,10 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import (
-    check_expected_outputs,
-    passed,
-)
+from lecture_lib.checks.core import as_float32, check_expected_outputs, passed
 from lecture_lib.optim import AdagradState, AdamState, RMSpropState, adagrad, adam, rmsprop
 
 _KEY = jax.random.PRNGKey(808)
@@ -34,10 +31,6 @@ def _random_cases(key: jax.Array, count: int, size: int):
         first = np.asarray(jax.random.normal(k3, (size,)), np.float64) * 0.5
         draws.append((grad, second * 10.0 ** (2 * index - 2), first * 10.0 ** (index - 1)))
     return draws
-
-
-def _as_jax(*arrays):
-    return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
 
 
 # --------------------------------------------------------------------------- RMSprop
@@ -126,7 +119,7 @@ def check_rmsprop_step(rmsprop_step: Callable) -> bool:
                 "divide by the root mean square, sqrt(nu), not by nu",
             ),
         ]
-        cases.append((case, (*_as_jax(grad, mean_square), rate, decay, eps), expected, mistakes))
+        cases.append((case, (*as_float32(grad, mean_square), rate, decay, eps), expected, mistakes))
     return passed(
         task, check_expected_outputs(task, rmsprop_step, cases, ("update", "mean_square"), hint)
     )
@@ -258,7 +251,7 @@ def check_adam_step(adam_step: Callable) -> bool:
             ),
         ]
         mistakes = [mistake for mistake in mistakes if any(x is not None for x in mistake[0])]
-        cases.append((case, (*_as_jax(grad, m, v), k, rate, b1, b2, eps), expected, mistakes))
+        cases.append((case, (*as_float32(grad, m, v), k, rate, b1, b2, eps), expected, mistakes))
     return passed(task, check_expected_outputs(task, adam_step, cases, ("update", "m", "v"), hint))
 
 
@@ -338,7 +331,7 @@ def check_adagrad_step(adagrad_step: Callable) -> bool:
                 "divide by the square root of the sum: sqrt(G + eps)",
             ),
         ]
-        cases.append((case, (*_as_jax(grad, total), rate, eps), expected, mistakes))
+        cases.append((case, (*as_float32(grad, total), rate, eps), expected, mistakes))
     return passed(
         task, check_expected_outputs(task, adagrad_step, cases, ("update", "sum_of_squares"), hint)
     )

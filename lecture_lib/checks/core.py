@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -59,6 +60,16 @@ def call_student(task: str, function: Callable, args: Sequence, case: str, expec
         raise failure(
             task, case, expected, f"an error: {type(error).__name__}: {error}", hint
         ) from None
+
+
+def task_rng(module_seed: int, task: int) -> np.random.Generator:
+    """The random cases of one task: the same on every run, different for every task."""
+    return np.random.default_rng([module_seed, task])
+
+
+def as_float32(*arrays) -> tuple:
+    """NumPy cases as float32 JAX arrays, the dtype the library computes in."""
+    return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
 
 
 # A case: (description, args for the student's function, expected, [(wrong answer, hint)]).

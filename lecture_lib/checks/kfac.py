@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import check_expected, check_expected_outputs, passed
+from lecture_lib.checks.core import (
+    as_float32,
+    check_expected,
+    check_expected_outputs,
+    passed,
+    task_rng,
+)
 
 _RNG_SEED = 606
-
-
-def _rng(task: int) -> np.random.Generator:
-    return np.random.default_rng([_RNG_SEED, task])
 
 
 def _with_ones(inputs: np.ndarray) -> np.ndarray:
@@ -48,10 +49,6 @@ def _pi_damped(left: np.ndarray, right: np.ndarray, damping: float):
     return left + pi * gamma * np.eye(left.shape[0]), right + gamma / pi * np.eye(right.shape[0])
 
 
-def _as_jax(*arrays):
-    return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
-
-
 # --------------------------------------------------------------------------- task 1
 
 
@@ -62,7 +59,7 @@ def check_kronecker_factors(kronecker_factors: Callable) -> bool:
         "append a column of ones to the inputs (the bias): a_bar = [a, 1], shape (m, fan_in + 1); "
         "A = a_bar.T @ a_bar / m and G = g.T @ g / m"
     )
-    rng = _rng(1)
+    rng = task_rng(_RNG_SEED, 1)
     raw = [
         (
             "one example a = [1, 2], g = [3]: A = [a, 1][a, 1]^T, G = g g^T",
@@ -100,7 +97,7 @@ def check_kronecker_factors(kronecker_factors: Callable) -> bool:
                 "average the outer products g_i g_i^T, not the outer product of the averages",
             ),
         ]
-        cases.append((case, _as_jax(inputs, gradients), (left, right), mistakes))
+        cases.append((case, as_float32(inputs, gradients), (left, right), mistakes))
     return passed(
         task, check_expected_outputs(task, kronecker_factors, cases, ("A", "G"), hint, atol=1e-5)
     )
@@ -117,7 +114,7 @@ def check_kronecker_inverse_apply(kronecker_inverse_apply: Callable) -> bool:
         "jnp.linalg.solve(A, V) then solve with G from the right (solve(G, X.T).T); "
         "never build the Kronecker product"
     )
-    rng = _rng(2)
+    rng = task_rng(_RNG_SEED, 2)
     raw = [
         (
             "A = diag(2, 4), G = [[1]], V = [[2], [2]]",
@@ -149,7 +146,7 @@ def check_kronecker_inverse_apply(kronecker_inverse_apply: Callable) -> bool:
             (np.linalg.solve(left, matrix), "G^-1 is missing: multiply by it from the right"),
             (matrix @ np.linalg.inv(right), "A^-1 is missing: multiply by it from the left"),
         ]
-        cases.append((case, _as_jax(left, right, matrix), expected, mistakes))
+        cases.append((case, as_float32(left, right, matrix), expected, mistakes))
     return passed(task, check_expected(task, kronecker_inverse_apply, cases, hint, rtol=2e-4))
 
 
@@ -163,7 +160,7 @@ def check_pi_damping(pi_damping: Callable) -> bool:
         "pi = sqrt((trace(A) / dim A) / (trace(G) / dim G)) and gamma = sqrt(damping); "
         "return (A + pi * gamma * I, G + gamma / pi * I)"
     )
-    rng = _rng(3)
+    rng = task_rng(_RNG_SEED, 3)
     raw = [
         ("A = 4 I (2 x 2), G = I (3 x 3), damping 0.25: pi = 2", 4 * np.eye(2), np.eye(3), 0.25),
         (
@@ -206,7 +203,7 @@ def check_pi_damping(pi_damping: Callable) -> bool:
                 "pi is the square root of the ratio of the average eigenvalues",
             ),
         ]
-        cases.append((case, (*_as_jax(left, right), damping), expected, mistakes))
+        cases.append((case, (*as_float32(left, right), damping), expected, mistakes))
     return passed(
         task,
         check_expected_outputs(task, pi_damping, cases, ("damped A", "damped G"), hint, atol=1e-5),
@@ -223,7 +220,7 @@ def check_kfac_layer_step(kfac_layer_step: Callable) -> bool:
         "A, G = kronecker_factors(inputs, output_gradients); damp them with pi_damping; "
         "step = -learning_rate * kronecker_inverse_apply(damped A, damped G, gradient)"
     )
-    rng = _rng(4)
+    rng = task_rng(_RNG_SEED, 4)
     raw = [
         (
             "one example a = [1], g = [2], gradient [[2], [2]], damping 1, rate 1",
@@ -266,6 +263,6 @@ def check_kfac_layer_step(kfac_layer_step: Callable) -> bool:
             ),
         ]
         cases.append(
-            (case, (*_as_jax(inputs, gradients, gradient), damping, rate), expected, mistakes)
+            (case, (*as_float32(inputs, gradients, gradient), damping, rate), expected, mistakes)
         )
     return passed(task, check_expected(task, kfac_layer_step, cases, hint, rtol=5e-4, atol=1e-5))

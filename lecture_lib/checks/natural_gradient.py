@@ -15,13 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import check_expected, check_expected_outputs, passed
+from lecture_lib.checks.core import check_expected, check_expected_outputs, passed, task_rng
 
 _RNG_SEED = 505
-
-
-def _rng(task: int) -> np.random.Generator:
-    return np.random.default_rng([_RNG_SEED, task])
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -102,7 +98,7 @@ def check_ggn_vector_product(ggn_vector_product: Callable) -> bool:
         "apply the loss's Hessian in output space with jax.jvp(jax.grad(loss), (outputs,), "
         "(jv,))[1], then pull back with the function that jax.vjp(model, params) returns"
     )
-    rng = _rng(1)
+    rng = task_rng(_RNG_SEED, 1)
     cases = []
 
     # a linear model with squared error: G = X^T X / m (the Hessian, too)
@@ -182,7 +178,7 @@ def check_softmax_fishers(softmax_fishers: Callable) -> bool:
         "with p = softmax(logits): fisher = diag(p) - p p^T (the average of "
         "(p - e_y)(p - e_y)^T over y ~ p), empirical_fisher = (p - e_label)(p - e_label)^T"
     )
-    rng = _rng(2)
+    rng = task_rng(_RNG_SEED, 2)
     raw = [
         ("logits = [0, 0, 0] (p uniform), label 0", np.zeros(3), 0),
         ("logits = [2, 0, -1], label 2 (a wrong, confident prediction)", np.array([2.0, 0, -1]), 2),
@@ -235,7 +231,7 @@ def check_empirical_fisher(empirical_fisher: Callable) -> bool:
     """``empirical_fisher(per_example_grads) -> (n, n)``, the mean of g_i g_i^T over rows g_i."""
     task = "empirical_fisher"
     hint = "average the outer products of the rows: grads.T @ grads / m for grads of shape (m, n)"
-    rng = _rng(3)
+    rng = task_rng(_RNG_SEED, 3)
     raw = [
         (
             "two examples, two parameters: g_1 = [1, 2], g_2 = [3, -1]",
@@ -287,7 +283,7 @@ def check_damped_natural_gradient_step(damped_natural_gradient_step: Callable) -
         "update = -learning_rate * solve(fisher + damping * I, grad): solve the linear system "
         "(jnp.linalg.solve) rather than forming the inverse"
     )
-    rng = _rng(4)
+    rng = task_rng(_RNG_SEED, 4)
     raw = [
         (
             "F = diag(4, 1), g = [1, 1], no damping, rate 1",

@@ -14,13 +14,15 @@ from collections.abc import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import check_expected, check_expected_outputs, passed
+from lecture_lib.checks.core import (
+    as_float32,
+    check_expected,
+    check_expected_outputs,
+    passed,
+    task_rng,
+)
 
 _RNG_SEED = 909
-
-
-def _rng(task: int) -> np.random.Generator:
-    return np.random.default_rng([_RNG_SEED, task])
 
 
 def _project(w: np.ndarray) -> np.ndarray:
@@ -38,10 +40,6 @@ def _normalise_columns(w: np.ndarray) -> np.ndarray:
     return w / np.linalg.norm(w, axis=0, keepdims=True)
 
 
-def _as_jax(*arrays):
-    return tuple(jnp.asarray(a, jnp.float32) for a in arrays)
-
-
 # --------------------------------------------------------------------------- projection
 
 
@@ -52,7 +50,7 @@ def check_project_neurons(project_neurons: Callable) -> bool:
         "neuron j is the column w[:, j]: subtract its mean over the inputs (axis 0), then "
         "divide by the norm of the centred column: c = w - w.mean(axis=0); c / norm(c, axis=0)"
     )
-    rng = _rng(1)
+    rng = task_rng(_RNG_SEED, 1)
     raw = [
         (
             "two neurons with 3 inputs: w = [[1, 0], [2, 1], [3, -1]]",
@@ -88,7 +86,7 @@ def check_project_neurons(project_neurons: Callable) -> bool:
                 "normalise every neuron on its own, not the whole matrix by its Frobenius norm",
             ),
         ]
-        cases.append((case, _as_jax(w), _project(w), mistakes))
+        cases.append((case, as_float32(w), _project(w), mistakes))
     return passed(task, check_expected(task, project_neurons, cases, hint, rtol=1e-4, atol=1e-5))
 
 
@@ -110,7 +108,7 @@ def check_relative_sizes(relative_sizes: Callable) -> bool:
         "per_layer = norm(dw) / norm(w) over all entries (Frobenius); per_neuron = the same "
         "for every column j: norm(dw, axis=0) / norm(w, axis=0), shape (fan_out,)"
     )
-    rng = _rng(2)
+    rng = task_rng(_RNG_SEED, 2)
     raw = [
         (
             "w = [[1, 0], [0, 2]], dw = [[0.1, 0], [0, 0.1]]",
@@ -157,7 +155,7 @@ def check_relative_sizes(relative_sizes: Callable) -> bool:
                 "use Euclidean norms, not sums of absolute values",
             ),
         ]
-        cases.append((case, _as_jax(w, dw), (layer, neuron), mistakes))
+        cases.append((case, as_float32(w, dw), (layer, neuron), mistakes))
     return passed(
         task,
         check_expected_outputs(
@@ -184,7 +182,7 @@ def check_nero_step(nero_step: Callable) -> bool:
         "(1 - beta**t); w - learning_rate * g / sqrt(v_hat), then centre and normalise every "
         "column"
     )
-    rng = _rng(3)
+    rng = task_rng(_RNG_SEED, 3)
     raw = []
     w = _project(np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
     raw.append(
@@ -239,7 +237,7 @@ def check_nero_step(nero_step: Callable) -> bool:
                 "divides by its bias-corrected square root, not by the current gradient's norm",
             )
         )
-        cases.append((case, (*_as_jax(w, g, v), t, rate, beta), expected, mistakes))
+        cases.append((case, (*as_float32(w, g, v), t, rate, beta), expected, mistakes))
     return passed(
         task,
         check_expected_outputs(
@@ -258,7 +256,7 @@ def check_perturbation_bound(perturbation_bound: Callable) -> bool:
         "r_l = norm(dW_l) / norm(W_l) (Frobenius norms) for every layer l; the bound is "
         "prod(1 + r_l) - 1"
     )
-    rng = _rng(4)
+    rng = task_rng(_RNG_SEED, 4)
     raw = [
         (
             "two scalar-like 1x1 layers: W = [2], [4]; dW = [0.2], [-0.4] (r = 0.1 each)",

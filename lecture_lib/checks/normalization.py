@@ -15,13 +15,9 @@ from collections.abc import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import check_expected, check_expected_outputs, passed
+from lecture_lib.checks.core import check_expected, check_expected_outputs, passed, task_rng
 
 _RNG_SEED = 1010
-
-
-def _rng(task: int) -> np.random.Generator:
-    return np.random.default_rng([_RNG_SEED, task])
 
 
 def _normalize(x, mean, var, gain, bias, eps):
@@ -38,7 +34,7 @@ def check_batch_norm_train(batch_norm_train: Callable) -> bool:
         "per feature (axis 0, over the examples): mu = mean(x), var = mean((x - mu)^2), "
         "y = gain * (x - mu) / sqrt(var + eps) + bias"
     )
-    rng = _rng(1)
+    rng = task_rng(_RNG_SEED, 1)
     raw = [
         (
             "two examples, one feature: x = [[1], [3]], gain 1, bias 0, eps 0",
@@ -121,7 +117,7 @@ def check_running_averages_and_eval(running_averages_and_eval: Callable) -> bool
         "UNBIASED batch variance (ddof=1); then y = gain * (x - mean) / sqrt(var + eps) + bias "
         "with the updated averages"
     )
-    rng = _rng(2)
+    rng = task_rng(_RNG_SEED, 2)
     raw = [
         (
             "running (0, 1), batch [[1], [3]], x = [[2]], momentum 0.9, eps 0, gain 1, bias 0",
@@ -260,7 +256,7 @@ def check_gauge_move(gauge_move: Callable) -> bool:
         "new_w = scales * w; the function is unchanged, and dh/dw'_l = (dh/dw_l) / scales_l "
         "(w_l = w'_l / c_l, chain rule)"
     )
-    rng = _rng(4)
+    rng = task_rng(_RNG_SEED, 4)
     raw = [
         ("w = (1, 1, 1, 1), scales (1, 0.01, 100, 1)", np.ones(4), np.array([1.0, 0.01, 100, 1])),
         (

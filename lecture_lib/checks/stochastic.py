@@ -16,13 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lecture_lib.checks.core import call_student, check_expected, compare, failure, passed
+from lecture_lib.checks.core import call_student, check_expected, compare, failure, passed, task_rng
 
 _SEED = 707  # random cases come from numpy generators seeded (707, task): fixed and cheap
-
-
-def _rng(task: int) -> np.random.Generator:
-    return np.random.default_rng([_SEED, task])
 
 
 # --------------------------------------------------------------------------- minibatch gradient
@@ -74,7 +70,7 @@ def check_minibatch_gradient(minibatch_gradient: Callable) -> bool:
     )
     x_small = np.array([[1.0, 2.0], [0.0, 1.0], [-1.0, 0.5], [2.0, -1.0], [0.5, 0.5]])
     y_small = np.array([1.0, 0.0, -1.0, 2.0, 0.5])
-    rng = _rng(1)
+    rng = task_rng(_SEED, 1)
     x_random = rng.normal(size=(30, 4))
     y_random = rng.integers(0, 2, size=30).astype(np.float64)
     w_random = rng.normal(size=4)
@@ -137,7 +133,7 @@ def check_step_decay_schedule(step_decay_schedule: Callable) -> bool:
         "return a function of k: initial * factor ** (k // drop_every). Use integer division "
         "// (it also works on JAX integer arrays), not math.floor"
     )
-    rng = _rng(2)
+    rng = task_rng(_SEED, 2)
     random_initial = float(rng.uniform(0.01, 2.0))
     random_every = int(rng.integers(2, 50))
     random_factor = float(rng.uniform(0.1, 0.9))
@@ -221,7 +217,7 @@ def check_polyak_update(polyak_update: Callable) -> bool:
         )
     count = check_expected(task, polyak_update, cases, hint, rtol=1e-5)
     # along a whole random trajectory: the running update must give the plain mean
-    iterates = _rng(3).normal(size=(30, 3))
+    iterates = task_rng(_SEED, 3).normal(size=(30, 3))
     average = jnp.asarray(iterates[0])
     for k in range(1, len(iterates)):
         case = f"30 random iterates (seed 707), fed one by one: the average at k = {k}"
@@ -246,7 +242,7 @@ def check_noise_floor(noise_floor: Callable) -> bool:
         "per coordinate the variance settles at v_i = alpha^2 c_i / b / (1 - (1 - alpha h_i)^2); "
         "the excess loss is sum_i h_i v_i / 2 = sum_i alpha c_i / (2 b (2 - alpha h_i))"
     )
-    rng = _rng(4)
+    rng = task_rng(_SEED, 4)
     random_h = rng.uniform(0.01, 1.0, size=12)
     random_c = random_h * rng.uniform(0.5, 2.0, size=12)
     zhang = 1.0 / np.arange(1, 51)
