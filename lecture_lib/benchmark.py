@@ -840,10 +840,10 @@ def plot_batch_sizes(rows: Sequence[Mapping], optimizer_names, batch_sizes, num_
     return fig
 
 
-def format_table(losses, rates, problem_names, optimizer_names, seconds=None) -> str:
+def format_table(losses, rates, problem_names, optimizer_names) -> str:
     """A text table: one line per optimizer, tuned loss (and trial) per problem."""
-    width = 18
-    header = f"{'optimizer':17s}" + "".join(f"{p[:width]:>{width + 1}s}" for p in problem_names)
+    width = max(18, *(len(p) for p in problem_names))
+    header = f"{'optimizer':17s}" + "".join(f"{p:>{width + 1}s}" for p in problem_names)
     lines = [header, "-" * len(header)]
     for j, optimizer in enumerate(optimizer_names):
         cells = []

@@ -189,3 +189,13 @@ def test_the_script_regenerates_the_stored_rows(tmp_path):
             # relative 1e-3 absorbs float differences across CPUs; 1e-9 absolute, the
             # round-off around a minimum of 0
             assert row[field] == pytest.approx(old[field], rel=1e-3, abs=1e-9), (key, field)
+
+
+def test_format_table_shows_every_entry_and_marks_missing_and_diverged():
+    losses = np.array([[0.5, np.nan], [np.inf, 1e-3]])  # (problems, optimizers)
+    rates = np.array([[0.1, np.nan], [1.0, 0.01]])
+    table = benchmark.format_table(losses, rates, ["quadratic", "logistic regression"], ["a", "b"])
+    header, rule, row_a, row_b = table.splitlines()
+    assert "logistic regression" in header and set(rule) == {"-"}
+    assert row_a.split() == ["a", "5.00e-01", "@1e-01", "diverged"]
+    assert row_b.split() == ["b", "n/a", "1.00e-03", "@1e-02"]
