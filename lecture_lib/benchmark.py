@@ -804,6 +804,54 @@ def plot_budget(rows: Sequence[Mapping], problem_names: Sequence[str], optimizer
     return fig
 
 
+def plot_budget_bars(rows: Sequence[Mapping], problem: str, k: int, ax=None):
+    """Expected best final loss of k random trials per optimizer on ``problem`` (bars).
+
+    An optimizer whose expectation is infinite (some k-subset of its trials only diverged)
+    gets a hatched bar at the top of the axis, labelled "inf"; one that does not run on
+    the problem is left out.
+    """
+    means = seed_mean(rows)
+    ran = [o for o in OPTIMIZERS if (problem, o) in means]
+    if not ran:
+        raise ValueError(f"problem must be one of {sorted({p for p, _ in means})}, got {problem!r}")
+    k = validation.positive_int("k", k)
+    expected = np.array([expected_best_of_k(means[(problem, o)][1], k) for o in ran])
+    finite = np.isfinite(expected)
+    values = np.clip(expected, LOSS_FLOOR, None)
+    top = 10 * values[finite].max() if finite.any() else 1.0
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3.6))
+    positions = np.arange(len(ran))
+    ax.bar(positions[finite], values[finite], color=[COLORS[ran[i]] for i in positions[finite]])
+    ax.bar(positions[~finite], top, color="white", edgecolor="0.4", hatch="//")
+    for position in positions[~finite]:
+        ax.text(position, top, "inf", ha="center", va="bottom", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xticks(positions, ran, rotation=40, ha="right")
+    ax.set_ylabel("expected best final loss")
+    ax.set_title(f"{problem}: expected best of k = {k} random trials of the grid")
+    ax.figure.tight_layout()
+    return ax
+
+
+def budget_explorer(rows: Sequence[Mapping]):
+    """A problem menu and a slider for the budget k, redrawing :func:`plot_budget_bars`."""
+    import ipywidgets
+
+    means = seed_mean(rows)
+    problem_names = [p for p in PROBLEM_NAMES if any(key[0] == p for key in means)]
+    num_trials = max(len(trials) for trials, _ in means.values())
+    problem = ipywidgets.Dropdown(options=problem_names, description="problem")
+    k = ipywidgets.IntSlider(value=1, min=1, max=num_trials, description="trials k")
+
+    def draw(problem, k):
+        plot_budget_bars(rows, problem, k)
+        plt.show()
+
+    return ipywidgets.interactive(draw, problem=problem, k=k)
+
+
 def batch_size_table(rows: Sequence[Mapping], optimizer_names, batch_sizes):
     """(after_steps, after_examples), each ``(optimizers, batch sizes)``: tuned losses."""
     after_steps = np.full((len(optimizer_names), len(batch_sizes)), np.nan)

@@ -6,6 +6,7 @@ import itertools
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -199,3 +200,35 @@ def test_format_table_shows_every_entry_and_marks_missing_and_diverged():
     assert "logistic regression" in header and set(rule) == {"-"}
     assert row_a.split() == ["a", "5.00e-01", "@1e-01", "diverged"]
     assert row_b.split() == ["b", "n/a", "1.00e-03", "@1e-02"]
+
+
+def test_budget_bars_mark_infinite_expectations_and_the_explorer_builds():
+    rows = [
+        {
+            "problem": "quadratic",
+            "optimizer": o,
+            "rate": r,
+            "seed": 0,
+            "batch_size": None,
+            "final_loss": loss,
+            "best_loss": loss,
+            "diverged": not np.isfinite(loss),
+            "steps": 10,
+            "loss_at_examples": None,
+        }
+        for o, losses in (("GD", [1.0, math.inf]), ("Adam", [0.5, 0.1]))
+        for r, loss in zip((0.1, 1.0), losses, strict=True)
+    ]
+    ax = benchmark.plot_budget_bars(rows, "quadratic", 1)
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights[0] == pytest.approx(0.3)  # Adam: (0.5 + 0.1) / 2
+    assert [t.get_text() for t in ax.texts] == ["inf"]  # GD: one of its two trials diverged
+    both = benchmark.plot_budget_bars(rows, "quadratic", 2)  # GD's best of both trials: 1.0
+    assert [patch.get_height() for patch in both.patches] == pytest.approx([1.0, 0.1])
+    with pytest.raises(ValueError, match="problem"):
+        benchmark.plot_budget_bars(rows, "Rosenbrock", 1)
+    with pytest.raises(ValueError, match="k"):
+        benchmark.plot_budget_bars(rows, "quadratic", 0)
+    explorer = benchmark.budget_explorer(rows)
+    assert len(explorer.children) == 3  # two controls and the output
+    plt.close("all")
