@@ -586,14 +586,6 @@ def start_sweep(
     return results if many else results["optimizer"]
 
 
-def steps_to_reach(losses, level: float) -> np.ndarray:
-    """The first step k with loss < ``level``, per row of ``losses`` (-1 where never)."""
-    losses = np.atleast_2d(np.asarray(losses, np.float64))
-    level = validation.real("level", level)
-    below = losses < level
-    return np.where(below.any(axis=1), below.argmax(axis=1), -1)
-
-
 # --------------------------------------------------------------------------- epsilon explorer
 
 
