@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lecture_lib import problems, validation
-from lecture_lib.data import minibatch_indices
+from lecture_lib import problems, stochastic, validation
 from lecture_lib.optim.adadelta import adadelta_with_epsilons
 from lecture_lib.optim.base import (
     GradientTransformation,
@@ -261,51 +260,6 @@ def bias_correction_ratio(k, b1: float = 0.9, b2: float = 0.999) -> np.ndarray:
 # --------------------------------------------------------------------------- batched runs
 
 
-def _loss_curve(optimizer, problem: Problem, params, steps: int, batches, record_every: int):
-    """Full-batch losses at steps 0, r, 2r, ..., steps (r = ``record_every``) and the final
-    parameters; ``batches`` holds each step's minibatch indices, or is None (full batch)."""
-    value_and_grad = jax.value_and_grad(problem.loss)
-    grad = jax.grad(problem.loss)
-
-    def step(carry, batch_index):
-        theta, state = carry
-        if batches is None:
-            grads = grad(theta, problem.data)
-        else:
-            x, y = problem.data
-            grads = grad(theta, (x[batch_index], y[batch_index]))
-        updates, state = optimizer.update(grads, state, theta)
-        return (apply_updates(theta, updates), state), None
-
-    def chunk(carry, chunk_batches):
-        loss = problem.loss(carry[0], problem.data)
-        carry, _ = jax.lax.scan(step, carry, chunk_batches, length=record_every)
-        return carry, loss
-
-    if batches is None:
-        chunks = None
-        if record_every == 1:  # the loss comes with the gradient at no extra cost
-
-            def full_step(carry, _):
-                theta, state = carry
-                loss, grads = value_and_grad(theta, problem.data)
-                updates, state = optimizer.update(grads, state, theta)
-                return (apply_updates(theta, updates), state), loss
-
-            (theta, _), losses = jax.lax.scan(
-                full_step, (params, optimizer.init(params)), None, length=steps
-            )
-            final = problem.loss(theta, problem.data)
-            return jnp.concatenate([losses, final[None]]), theta
-    else:
-        chunks = batches.reshape(steps // record_every, record_every, -1)
-    (theta, _), losses = jax.lax.scan(
-        chunk, (params, optimizer.init(params)), chunks, length=steps // record_every
-    )
-    final = problem.loss(theta, problem.data)
-    return jnp.concatenate([losses, final[None]]), theta
-
-
 @dataclasses.dataclass(frozen=True)
 class Sweep:
     """Runs of one method at several learning rates, from the same start on the same batches.
@@ -350,15 +304,6 @@ class Sweep:
         return jax.tree_util.tree_map(lambda leaf: leaf[index], self.final_params)
 
 
-def _takes_schedule(make_optimizer: Callable) -> bool:
-    try:
-        optimizer = make_optimizer(lambda count: 1.0)
-    except (ValueError, TypeError):
-        return False
-    _check_optimizer(optimizer)
-    return True
-
-
 def learning_rate_sweeps(
     grids: dict,
     problem: Problem,
@@ -369,13 +314,14 @@ def learning_rate_sweeps(
 ) -> dict[str, Sweep]:
     """Runs of several methods, each at several learning rates, in one compilation.
 
+    The runs of one key of :func:`lecture_lib.stochastic.run_methods`, with each run's
+    final parameters.
+
     Args:
       grids: {name: (make_optimizer, learning_rates)}. ``make_optimizer`` receives each
         rate as a *schedule* (a function of the step count returning the traced rate),
-        so ``optim.gd``, ``optim.adam``, ... can be given directly, and the rates of one
-        method run side by side (``jax.vmap``). A method that cannot take a schedule
-        (``optim.rprop``, whose rate is the start of its step sizes) gets plain numbers,
-        one run per rate.
+        so ``optim.gd``, ``optim.adam``, ``optim.rprop``... can be given directly, and the
+        rates of one method run side by side (``jax.vmap``).
       problem: the objective; every run starts where :func:`lecture_lib.run.run` starts
         with the same ``key``.
       steps: number of steps, a multiple of ``record_every``.
@@ -389,56 +335,23 @@ def learning_rate_sweeps(
     """
     if not isinstance(grids, dict) or not grids:
         raise ValueError(f"grids must be a non-empty {{name: (make, rates)}} dict, got {grids!r}")
-    if not isinstance(problem, Problem):
-        raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
-    steps, record_every = validation.steps_and_record_every(steps, record_every)
-    checked = {}
     for name, entry in grids.items():
         if not (isinstance(entry, tuple | list) and len(entry) == 2 and callable(entry[0])):
             raise ValueError(f"grids[{name!r}] must be (make_optimizer, learning_rates)")
-        rates = np.asarray(entry[1], np.float64)
-        if rates.ndim != 1 or rates.size == 0:
-            raise ValueError(f"grids[{name!r}] needs a non-empty 1-D list of rates, got {entry[1]}")
-        for index, rate in enumerate(rates):
-            validation.positive(f"grids[{name!r}] learning_rates[{index}]", rate)
-        checked[name] = (entry[0], rates, _takes_schedule(entry[0]))
-
-    init_key, batch_key = jax.random.split(key)
-    params = problem.init(init_key)  # the start and the minibatches as run() draws them
-    if batch_size is None:
-        batches = None
-    else:
-        if problem.data is None:
-            raise ValueError(f"batch_size needs a data problem; {problem.name!r} has no data")
-        batches = minibatch_indices(batch_key, problem.num_examples, batch_size, steps)
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-
-    def curve(optimizer):
-        return _loss_curve(optimizer, problem, params, steps, batches, record_every)
-
-    @jax.jit
-    def all_runs(traced_rates):
-        results = {}
-        for name, (make_optimizer, rates, schedule) in checked.items():
-            if schedule:
-                results[name] = jax.vmap(
-                    lambda rate, make=make_optimizer: curve(make(lambda count: rate))
-                )(traced_rates[name])
-            else:
-                runs = [curve(make_optimizer(float(rate))) for rate in rates]
-                results[name] = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *runs)
-        return results
-
-    results = all_runs({name: jnp.asarray(rates, dtype) for name, (_, rates, _) in checked.items()})
-    recorded = np.arange(0, steps + 1, record_every)
-    return {  # in the caller's order (jit returns dicts sorted by key)
+        _check_optimizer(entry[0](lambda count: 1.0))
+    if batch_size is not None and isinstance(problem, Problem) and problem.data is None:
+        raise ValueError(f"batch_size needs a data problem; {problem.name!r} has no data")
+    runs = stochastic.run_methods(
+        grids, problem, steps, jnp.stack([key]), batch_size, record_every=record_every
+    )
+    return {
         name: Sweep(
-            learning_rates=checked[name][1],
-            steps=recorded,
-            losses=np.asarray(results[name][0]),
-            final_params=results[name][1],
+            learning_rates=run.learning_rates,
+            steps=run.steps,
+            losses=run.loss[:, 0],
+            final_params=jax.tree_util.tree_map(lambda leaf: leaf[:, 0], run.final_params),
         )
-        for name in checked
+        for name, run in runs.items()
     }
 
 

@@ -41,8 +41,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lecture_lib import optim, problems, stochastic, validation
-from lecture_lib.optim.base import GradientTransformation, learning_rate_at
-from lecture_lib.optim.sign import RpropState
 from lecture_lib.run import run
 
 # One log grid for every method: half-decade steps from 1e-4 to 10 (11 trials).
@@ -113,27 +111,6 @@ def suite() -> dict[str, SuiteProblem]:
     return {name: built[name] for name in PROBLEM_NAMES}
 
 
-def _rprop(learning_rate) -> GradientTransformation:
-    """Rprop whose initial step may be traced (``optim.rprop`` checks a plain number).
-
-    Rprop's update reads its per-coordinate steps from the state alone, so starting the
-    state at the traced rate is exactly ``optim.rprop(rate)``, and the whole grid runs in
-    one compiled ``vmap``.
-    """
-    template = optim.rprop(1.0)
-
-    def init(params):
-        rate = learning_rate_at(learning_rate, 0)
-        return RpropState(
-            step_size=jax.tree_util.tree_map(
-                lambda p: jnp.full_like(p, 1.0) * jnp.asarray(rate, jnp.asarray(p).dtype), params
-            ),
-            previous_grads=jax.tree_util.tree_map(jnp.zeros_like, params),
-        )
-
-    return GradientTransformation(init, template.update)
-
-
 # {name: make_optimizer(learning_rate)}: the rate arrives as a schedule k -> rate.
 FIRST_ORDER: dict[str, Callable] = {
     "GD": lambda lr: optim.gd(lr),
@@ -145,7 +122,7 @@ FIRST_ORDER: dict[str, Callable] = {
     "Adadelta": lambda lr: optim.adadelta(learning_rate=lr),
     "Adam": lambda lr: optim.adam(lr),
     "signSGD": lambda lr: optim.sign_sgd(lr),
-    "Rprop": _rprop,
+    "Rprop": lambda lr: optim.rprop(lr),
     "Nero": lambda lr: optim.nero(lr),
 }
 

@@ -178,6 +178,8 @@ class Sweep:
       average_loss: the same for the Polyak average (optimizers wrapped in
         ``polyak_average``), else None.
       learning_rates: ``(num_rates,)``. batch_size: examples per step (None: full batch).
+      final_params: the last iterate of every run, each leaf stacked along two leading
+        axes ``(num_rates, num_keys)``.
     """
 
     steps: np.ndarray
@@ -185,6 +187,7 @@ class Sweep:
     average_loss: np.ndarray | None
     learning_rates: np.ndarray
     batch_size: int | None
+    final_params: object = None
 
     @property
     def examples(self) -> np.ndarray:
@@ -227,9 +230,57 @@ def run_many(
       full_loss: ``full_loss(params) -> h(params)``, a cheaper closed form of
         ``problem.full_loss`` if one is known (default: ``problem.full_loss``).
     """
-    steps, record_every, keys, rates = _check_sweep(
-        make_optimizer, problem, steps, keys, learning_rates, record_every
-    )
+    methods = {"run": (make_optimizer, learning_rates)}
+    return run_methods(
+        methods,
+        problem,
+        steps,
+        keys,
+        batch_size,
+        params=params,
+        sampling=sampling,
+        record_every=record_every,
+        full_loss=full_loss,
+    )["run"]
+
+
+def run_methods(
+    methods: dict,
+    problem: Problem,
+    steps: int,
+    keys: jax.Array,
+    batch_size: int | None = None,
+    *,
+    params=None,
+    sampling: str = "epochs",
+    record_every: int = 1,
+    full_loss: Callable | None = None,
+) -> dict[str, Sweep]:
+    """:func:`run_many` for several methods, each with its own learning rates, compiled once.
+
+    On a CPU compiling costs more than running these small problems, so one program for
+    all the methods of a comparison is several times faster than one per method.
+
+    Args:
+      methods: ``{name: (make_optimizer, learning_rates)}``, each as in :func:`run_many`.
+      The other arguments as in :func:`run_many`; every method starts from the same
+      points and sees the same minibatches.
+
+    Returns:
+      ``{name: Sweep}`` in the order of ``methods``.
+    """
+    if not isinstance(methods, dict) or not methods:
+        raise ValueError(
+            f"methods must be a non-empty {{name: (make_optimizer, rates)}} dict, got {methods!r}"
+        )
+    checked = {}
+    for name, entry in methods.items():
+        if not (isinstance(entry, tuple | list) and len(entry) == 2):
+            raise ValueError(f"methods[{name!r}] must be (make_optimizer, learning_rates)")
+        steps, record_every, keys, rates = _check_sweep(
+            entry[0], problem, steps, keys, entry[1], record_every
+        )
+        checked[name] = (entry[0], rates)
     if sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
     if batch_size is not None:
@@ -254,14 +305,18 @@ def run_many(
     else:
         indices = indices.reshape(num_keys, records, record_every, batch_size)
 
-    loss, average = _sweep(make_optimizer, problem, rates, starts, indices[None], None, loss_at)
-    return Sweep(
-        steps=np.arange(records + 1) * record_every,
-        loss=loss[0],
-        average_loss=None if average is None else average[0],
-        learning_rates=rates,
-        batch_size=batch_size,
-    )
+    results = _sweep(checked, problem, starts, indices[None], None, loss_at)
+    return {
+        name: Sweep(
+            steps=np.arange(records + 1) * record_every,
+            loss=loss[0],
+            average_loss=None if average is None else average[0],
+            learning_rates=checked[name][1],
+            batch_size=batch_size,
+            final_params=jax.tree_util.tree_map(lambda leaf: leaf[0], final),
+        )
+        for name, (loss, average, final) in results.items()
+    }
 
 
 def batch_size_sweep(
@@ -314,9 +369,14 @@ def batch_size_sweep(
         weights.append(np.r_[np.full(size, 1.0 / size), np.zeros(largest - size)])
     starts = _initialiser(problem)(init_keys)
     loss_at = problem.full_loss if full_loss is None else full_loss
-    loss, average = _sweep(
-        make_optimizer, problem, rates, starts, jnp.stack(groups), jnp.asarray(weights), loss_at
-    )
+    loss, average, final = _sweep(
+        {"run": (make_optimizer, rates)},
+        problem,
+        starts,
+        jnp.stack(groups),
+        jnp.asarray(weights),
+        loss_at,
+    )["run"]
     return {
         size: Sweep(
             steps=np.arange(records + 1) * record_every,
@@ -324,6 +384,7 @@ def batch_size_sweep(
             average_loss=None if average is None else average[group],
             learning_rates=rates,
             batch_size=size,
+            final_params=jax.tree_util.tree_map(lambda leaf, g=group: leaf[g], final),
         )
         for group, size in enumerate(sizes)
     }
@@ -339,9 +400,11 @@ def _check_sweep(make_optimizer, problem, steps, keys, learning_rates, record_ev
         raise ValueError(f"problem must be a lecture_lib Problem, got {problem!r}")
     steps, record_every = validation.steps_and_record_every(steps, record_every)
     keys = jnp.asarray(keys)
-    if keys.ndim != 2:
+    typed = jnp.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    if keys.ndim != (1 if typed else 2):
         raise ValueError(
-            f"keys must be an array of PRNG keys of shape (num_keys, 2), got shape {keys.shape}"
+            "keys must be an array of PRNG keys, shape (num_keys,) from jax.random.key or "
+            f"(num_keys, 2) from jax.random.PRNGKey, got shape {keys.shape}"
         )
     rates = np.asarray(learning_rates, np.float64)
     if rates.ndim != 1 or rates.size == 0:
@@ -353,13 +416,16 @@ def _check_sweep(make_optimizer, problem, steps, keys, learning_rates, record_ev
     return steps, record_every, keys, rates
 
 
-def _sweep(make_optimizer, problem, rates, starts, indices, weights, loss_at):
-    """Every (group, rate, key) run of the sweeps, one compiled program.
+def _sweep(methods, problem, starts, indices, weights, loss_at):
+    """Every (method, group, rate, key) run of the sweeps, one compiled program.
 
-    indices: ``(groups, keys, records, record_every, batch)`` example indices; weights:
-    ``(groups, batch)`` example weights (None: the plain minibatch mean, as ``run``).
-    Returns the losses ``(groups, rates, keys, records + 1)`` and the averaged losses
-    (None without ``polyak_average``).
+    methods: ``{name: (make_optimizer, rates)}``. indices: ``(groups, keys, records,
+    record_every, batch)`` example indices; weights: ``(groups, batch)`` example weights
+    (None: the plain minibatch mean, as ``run``).
+    Returns ``{name: (losses, averaged losses, final params)}``: the losses
+    ``(groups, rates, keys, records + 1)``, the averaged losses the same (None without
+    ``polyak_average``), every leaf of the final params with leading axes
+    ``(groups, rates, keys)``.
     """
     full_batch = indices.shape[-1] == 0
 
@@ -379,7 +445,7 @@ def _sweep(make_optimizer, problem, rates, starts, indices, weights, loss_at):
 
         return jax.grad(weighted)(theta)
 
-    def one_run(rate, theta0, index_chunks, batch_weights):
+    def one_run(make_optimizer, rate, theta0, index_chunks, batch_weights):
         optimizer = make_optimizer(lambda count: rate)
         state0 = optimizer.init(theta0)
         averaging = isinstance(state0, PolyakState)
@@ -399,29 +465,42 @@ def _sweep(make_optimizer, problem, rates, starts, indices, weights, loss_at):
             return carry, measure(*carry)
 
         first = measure(theta0, state0)
-        _, (loss, average) = jax.lax.scan(chunk, (theta0, state0), index_chunks)
-        return jnp.concatenate([first[0][None], loss]), jnp.concatenate([first[1][None], average])
+        (theta, _), (loss, average) = jax.lax.scan(chunk, (theta0, state0), index_chunks)
+        loss = jnp.concatenate([first[0][None], loss])
+        return loss, jnp.concatenate([first[1][None], average]), theta
 
-    averaging = isinstance(
-        jax.eval_shape(
-            lambda t: make_optimizer(lambda count: 1.0).init(t),
-            jax.tree_util.tree_map(lambda leaf: leaf[0], starts),
-        ),
-        PolyakState,
-    )
+    one_start = jax.tree_util.tree_map(lambda leaf: leaf[0], starts)
+    averaging = {
+        name: isinstance(
+            jax.eval_shape(lambda t, make=make: make(lambda count: 1.0).init(t), one_start),
+            PolyakState,
+        )
+        for name, (make, _) in methods.items()
+    }
 
     @jax.jit
-    def sweep(rate_values, theta0s, all_indices, all_weights):
-        over_keys = jax.vmap(one_run, in_axes=(None, 0, 0, None))
-        over_rates = jax.vmap(over_keys, in_axes=(0, None, None, None))
-        over_groups = jax.vmap(
-            over_rates, in_axes=(None, None, 0, 0 if weights is not None else None)
-        )
-        return over_groups(rate_values, theta0s, all_indices, all_weights)
+    def sweep(all_rates, theta0s, all_indices, all_weights):
+        results = {}
+        for name, (make, _) in methods.items():
+            run = functools.partial(one_run, make)
+            over_keys = jax.vmap(run, in_axes=(None, 0, 0, None))
+            over_rates = jax.vmap(over_keys, in_axes=(0, None, None, None))
+            over_groups = jax.vmap(
+                over_rates, in_axes=(None, None, 0, 0 if weights is not None else None)
+            )
+            results[name] = over_groups(all_rates[name], theta0s, all_indices, all_weights)
+        return results
 
-    loss, average = sweep(jnp.asarray(rates), starts, indices, weights)
-    loss = np.asarray(loss, np.float64)
-    return loss, np.asarray(average, np.float64) if averaging else None
+    rates = {name: jnp.asarray(rates) for name, (_, rates) in methods.items()}
+    results = sweep(rates, starts, indices, weights)
+    return {  # in the caller's order (jit returns dicts sorted by key)
+        name: (
+            np.asarray(results[name][0], np.float64),
+            np.asarray(results[name][1], np.float64) if averaging[name] else None,
+            results[name][2],
+        )
+        for name in methods
+    }
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))

@@ -123,6 +123,8 @@ def test_rprop_matches_a_numpy_transcription_of_irprop_minus():
     settings = dict(eta_minus=0.4, eta_plus=1.5, min_step=0.03, max_step=0.3)
     ours, _ = follow(optim.rprop(0.1, **settings), gradients)
     assert_close(ours, irprop_minus_numpy(gradients, 0.1, **settings))
+    scheduled, _ = follow(optim.rprop(lambda count: 0.1, **settings), gradients)
+    assert_close(scheduled, ours)  # a schedule is read once, for the initial step
 
 
 @pytest.mark.usefixtures("x64")

@@ -166,6 +166,25 @@ def test_run_many_reproduces_run_for_every_rate_and_key():
     np.testing.assert_array_equal(sweep.examples, np.arange(41) * 8)
 
 
+def test_run_methods_compiles_methods_together_as_run_does_each():
+    problem = problems.noisy_quadratic(dim=5, num_examples=64)
+    keys = jax.random.split(jax.random.key(3), 2)  # typed keys work as PRNGKey arrays do
+    methods = {"gd": (gd, [0.1, 0.3]), "momentum": (lambda r: momentum(r, beta=0.5), [0.05])}
+    sweeps = stochastic.run_methods(methods, problem, 20, keys, batch_size=8, record_every=5)
+    assert list(sweeps) == ["gd", "momentum"]
+    assert sweeps["gd"].final_params.shape == (2, 2, 5)
+    for name, i, j, optimizer in [("gd", 1, 0, gd(0.3)), ("momentum", 0, 1, momentum(0.05, 0.5))]:
+        trajectory = run(optimizer, problem, 20, keys[j], batch_size=8)
+        np.testing.assert_allclose(sweeps[name].loss[i, j], trajectory.loss[::5], rtol=1e-5)
+        np.testing.assert_allclose(
+            sweeps[name].final_params[i, j], trajectory.final_params, rtol=1e-5, atol=1e-7
+        )
+    with pytest.raises(ValueError, match="methods\\['gd'\\] must be"):
+        stochastic.run_methods({"gd": gd}, problem, 20, keys)
+    with pytest.raises(ValueError, match="keys must be an array of PRNG keys"):
+        stochastic.run_methods(methods, problem, 20, jax.random.key(0))
+
+
 @pytest.mark.usefixtures("x64")
 def test_run_many_records_every_few_steps_with_a_closed_form_loss():
     problem = problems.noisy_quadratic(dim=4, num_examples=32)

@@ -57,11 +57,12 @@ def rprop(
     - s = 0: keep Delta, step -Delta sign(g_k).
 
     Args:
-      learning_rate: the initial step Delta_0 > 0 of every coordinate (a number).
+      learning_rate: the initial step Delta_0 > 0 of every coordinate: a number, or a
+        schedule, read once at step 0 (so that sweeps can trace it).
       eta_minus: shrink factor in (0, 1). eta_plus: growth factor > 1.
       min_step, max_step: 0 <= min_step <= max_step bounds on Delta.
     """
-    initial_step = validation.positive("learning_rate", learning_rate)
+    learning_rate = checked_learning_rate(learning_rate)
     eta_minus = validation.in_interval("eta_minus", eta_minus, 0.0, 1.0)
     if eta_minus == 0.0:
         raise ValueError("eta_minus must be in (0, 1), got 0.0")
@@ -72,8 +73,12 @@ def rprop(
         raise ValueError(f"min_step must be in [0, max_step={max_step}], got {min_step}")
 
     def init(params):
+        initial_step = learning_rate_at(learning_rate, 0)
         return RpropState(
-            step_size=jax.tree_util.tree_map(lambda p: jnp.full_like(p, initial_step), params),
+            step_size=jax.tree_util.tree_map(
+                lambda p: jnp.full_like(p, 1.0) * jnp.asarray(initial_step, jnp.asarray(p).dtype),
+                params,
+            ),
             previous_grads=jax.tree_util.tree_map(jnp.zeros_like, params),
         )
 
