@@ -625,9 +625,10 @@ def expected_best_of_k(losses, k: int) -> float:
     k - 1 draws all come from the n - i larger ones). Diverged trials (inf) count as inf:
     the expectation is inf when some k-subset has only diverged trials.
     """
-    losses = np.sort(np.where(np.isnan(np.asarray(losses, np.float64)), np.inf, losses))
+    losses = np.asarray(losses, np.float64)
     if losses.ndim != 1 or losses.size == 0:
         raise ValueError(f"losses must be a non-empty 1-D sequence, got shape {losses.shape}")
+    losses = np.sort(np.where(np.isnan(losses), np.inf, losses))
     n = losses.size
     k = validation.positive_int("k", k)
     if k > n:

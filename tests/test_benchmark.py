@@ -114,6 +114,7 @@ def test_rows_round_trip_through_csv(tmp_path):
         (lambda: benchmark.expected_best_of_k([1.0, 2.0], 3), "k must be an integer in"),
         (lambda: benchmark.expected_best_of_k([1.0, 2.0], 0), "k must be an integer"),
         (lambda: benchmark.expected_best_of_k([], 1), "losses must be a non-empty"),
+        (lambda: benchmark.expected_best_of_k(3.0, 1), "losses must be a non-empty 1-D"),
         (lambda: benchmark.average_ranks([1.0, 2.0]), "table must be a non-empty 2-D"),
         (lambda: benchmark.tuned([1.0], [1.0, 2.0]), "rates and losses must be 1-D"),
         (lambda: benchmark.run_suite(["cubic"]), "problem_names must be a non-empty subset"),
